@@ -1,0 +1,45 @@
+"""breaker_opens: the breaker on the faulted edge opens soon after the fault starts."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from chaos.checks import Verdict, register
+from chaos.checks._breaker import BreakerCheck
+from chaos.checks._windows import breaker_info, state_windows
+from chaos.history import History, Request
+from chaos.model import Seconds
+from chaos.system import System
+
+
+@register
+class BreakerOpens(BreakerCheck):
+    kind: Literal["breaker_opens"]
+    within: Seconds = 3.0
+
+    def title(self) -> str:
+        return f"breaker {self.breaker} opens within {self.within:g} s"
+
+    def evaluate(self, history: History, system: System) -> Verdict:
+        faults = self.faults(history, system)
+        if not faults:
+            return self.verdict("unknown", f"no fault in this run touched {self.target(system)}")
+        fault = faults[0]
+        info = breaker_info(history, self.breaker)
+        if info is not None and not info.enabled:
+            return self.verdict("fail", f"breakers are off: {self.breaker} cannot open", enabled=False)
+        opened = [w for w in state_windows(history, self.breaker, "open") if w.start >= fault.start]
+        if not opened:
+            calls = sum(1 for r in history.of(Request) if fault.holds(r.t_start))
+            return self.verdict(
+                "fail",
+                f"{self.breaker} never opened during the fault ({fault.label}, {fault.length:.1f} s, {calls} requests sent)",
+            )
+        delay = opened[0].start - fault.start
+        status = "pass" if delay <= self.within else "fail"
+        return self.verdict(
+            status,
+            f"breaker {self.breaker} opened {delay:.2f} s after the fault started ({fault.label}); bound {self.within:g} s",
+            delay_s=round(delay, 4),
+            bound_s=self.within,
+        )

@@ -1,0 +1,215 @@
+"""Running one scenario: set up, act and record, roll back, judge.
+
+Rollback always happens: every applied fault is reverted and every unit is
+running again, whether the run ends normally, a step raises, or the user
+presses Ctrl-C (SIGTERM is turned into the same path by the CLI). A runner
+killed outright (SIGKILL) cannot roll back; the next run's `restore` does:
+it cleans every proxy of the system and starts or thaws every unit.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import requests
+
+from chaos.checks import Verdict, evaluate_all
+from chaos.console import Console
+from chaos.errors import SetupError
+from chaos.faults import Fault, FaultContext, Handle
+from chaos.history import FaultEvent, History, Mark
+from chaos.load import LoadGenerator, read_back
+from chaos.observe import BreakerWatcher
+from chaos.runtime import Runtime, Status
+from chaos.scenario import Scenario
+from chaos.system import System
+from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+
+STATS_EVERY = 2.0
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    verdicts: list[Verdict]
+    history: History
+    wall_time: float
+    run_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy) -> tuple[list[str], int]:
+    """Bring the system to a clean state: every unit running and not paused,
+    every proxy of the system enabled with no toxics. Returns the units it
+    started and the number of toxics it removed."""
+    started = runtime.up()
+    removed = 0
+    for proxy in system.proxies:
+        removed += toxiproxy.clean(proxy)
+    return started, removed
+
+
+class Runner:
+    def __init__(self, system: System, scenario: Scenario, runtime: Runtime, console: Console, reports: Path | None = None):
+        self.system = system
+        self.scenario = scenario
+        self.runtime = runtime
+        self.console = console
+        self.reports = reports
+        self.toxiproxy = Toxiproxy(system.spec.toxiproxy.url)
+        self.history = History()
+        self.run_id = uuid.uuid4().hex[:8]
+        self._handles: dict[int, Handle] = {}
+
+    def run(self, keep_up: bool = False) -> RunResult:
+        """Run the scenario and judge it. SetupError if the system cannot be brought up."""
+        began = time.time()
+        was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
+        watcher = BreakerWatcher(self.system, self.history, self._on_transition)
+        load = None
+        try:
+            self._set_up()
+            watcher.start()
+            self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
+            load = LoadGenerator(
+                self.system, self.scenario.mix(self.system), self.scenario.load.rate, self.scenario.load.timeout,
+                self.history, self.scenario.seed,
+            )
+            t0 = time.time()
+            self.console.t0 = t0
+            self.history.append(Mark("load-start", t0))
+            load.start()
+            self.console.line("load", f"{self.scenario.load.rate:g} req/s to {self.system.spec.entrypoint}: "
+                              + ", ".join(f"{r} {w}" for r, w in self.scenario.mix(self.system).items()))
+            self._timeline(t0)
+            load.stop()
+            load = None
+            self.history.append(Mark("load-stop", time.time()))
+            self._revert_all()
+            n = read_back(self.system, self.history)
+            self.console.line("check", f"read back {n} acknowledged writes")
+        finally:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the rollback short
+            try:
+                if load is not None:
+                    load.stop()
+                self._rollback()
+                watcher.stop()
+                if not was_up and not keep_up:
+                    self.console.line("setup", f"stopping what this run started: {', '.join(self.runtime.down())}")
+            finally:
+                signal.signal(signal.SIGINT, previous)
+        self.history.append(Mark("run-end", time.time()))
+        verdicts = evaluate_all(self.scenario.checks, self.history, self.system)
+        result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began)
+        result.run_dir = self._save(result)
+        return result
+
+    # -- steps ----------------------------------------------------------------
+
+    def _set_up(self) -> None:
+        self.console.line("setup", "starting Toxiproxy and services (if not running)")
+        try:
+            started, removed = restore(self.system, self.runtime, self.toxiproxy)
+        except ToxiproxyError as e:
+            raise SetupError(str(e)) from None
+        if started:
+            self.console.line("setup", f"started {', '.join(started)}")
+        if removed:
+            self.console.line("setup", f"removed {removed} toxics left by an earlier run")
+        self._close_breakers()
+
+    def _close_breakers(self) -> None:
+        """Steady state before the run: every breaker closed. Breakers live in
+        their service's memory, so one left open by an earlier run is reset by
+        restarting its service (ours to restart)."""
+        for name, spec in self.system.services.items():
+            if not spec.breakers:
+                continue
+            try:
+                body = requests.get(spec.base_url + spec.breakers, timeout=2).json()
+            except (requests.RequestException, ValueError) as e:
+                raise SetupError(f"cannot read the breakers of {name}: {e}") from None
+            stuck = [b["name"] for b in body["breakers"] if b["state"] not in ("closed", "disabled")]
+            if stuck:
+                self.console.line("setup", f"restarting {name}: breakers {', '.join(stuck)} not closed")
+                self.runtime.restart(name)
+
+    def _timeline(self, t0: float) -> None:
+        actions: list[tuple[float, int, str]] = []
+        for i, fault in enumerate(self.scenario.faults):
+            actions.append((fault.at, i, "apply"))
+            if fault.duration is not None:
+                actions.append((fault.at + fault.duration, i, "revert"))
+        actions.sort(key=lambda a: (a[0], a[2] == "apply"))  # at one instant, revert before apply
+        next_stats = STATS_EVERY
+        end = self.scenario.duration
+        for at, index, action in [*actions, (end, -1, "end")]:
+            while (now := time.time() - t0) < at:
+                wait = min(at, next_stats) - now
+                if wait > 0:
+                    time.sleep(wait)
+                if time.time() - t0 >= next_stats:
+                    self.console.stats(self.history, STATS_EVERY)
+                    next_stats += STATS_EVERY
+            if action == "apply":
+                self._apply(index, self.scenario.faults[index])
+            elif action == "revert":
+                self._revert(index)
+
+    def _apply(self, index: int, fault: Fault) -> None:
+        ctx = FaultContext(self.system, self.runtime, self.toxiproxy, self.history, self.run_id)
+        started = time.time()
+        self.console.line("fault", fault.describe())
+        self._handles[index] = fault.apply(ctx)
+        self.history.append(FaultEvent(index, "start", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), started))
+
+    def _revert(self, index: int) -> None:
+        handle = self._handles.pop(index, None)
+        if handle is None:
+            return
+        fault = self.scenario.faults[index]
+        note = handle.revert()
+        ended = time.time()
+        self.history.append(FaultEvent(index, "end", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), ended, note))
+        self.console.line("fault", f"ended: {note}", ended)
+
+    def _revert_all(self) -> None:
+        for index in sorted(self._handles):
+            self._revert(index)
+
+    def _rollback(self) -> None:
+        """Undo everything, whatever state the run was left in; report, never raise."""
+        for index in sorted(self._handles):
+            try:
+                self._revert(index)
+            except Exception as e:  # noqa: BLE001 - keep rolling back the rest
+                self.console.line("setup", f"reverting fault {index} failed: {e}; restoring the whole system")
+        self._handles.clear()
+        try:
+            restore(self.system, self.runtime, self.toxiproxy)
+        except Exception as e:  # noqa: BLE001
+            self.console.line("setup", f"restore failed: {e}")
+
+    def _on_transition(self, t) -> None:  # type: ignore[no-untyped-def]
+        self.console.line("breaker", f"{t.breaker}  {t.old} -> {t.new}", t.at)
+
+    def _save(self, result: RunResult) -> Path | None:
+        if self.reports is None:
+            return None
+        run_dir = self.reports / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}-{self.run_id}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        result.history.write_jsonl(run_dir / "history.jsonl")
+        verdicts = {"scenario": self.scenario.name, "passed": result.passed, "wall_time_s": round(result.wall_time, 2),
+                    "verdicts": [asdict(v) for v in result.verdicts]}
+        (run_dir / "verdicts.json").write_text(json.dumps(verdicts, indent=2))
+        return run_dir

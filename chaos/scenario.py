@@ -1,0 +1,144 @@
+"""Scenario files: parsed once into typed objects, refused before anything starts.
+
+A scenario says what load to send, which faults to inject when, and what to
+check afterwards. `load_scenario` checks the file against the system file too
+(services, edges, routes and breakers it names must exist, faults must end
+before the scenario does), so a run never starts on a file that cannot work.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from pathlib import Path
+
+import pydantic
+from pydantic import Field
+
+from chaos.checks import CHECKS, Check, check_union
+from chaos.errors import ConfigError, ConfigErrors
+from chaos.faults import FAULTS, Fault, fault_union
+from chaos.model import Model, Seconds, model_vocabulary
+from chaos.source import Source, load_yaml, validate
+from chaos.system import NAME, System
+
+
+class LoadSpec(Model):
+    rate: float = Field(default=40.0, gt=0, le=1000, description="requests per second, sent on a fixed schedule")
+    mix: dict[str, int] | None = Field(default=None, description="route -> weight; default every route alike")
+    timeout: Seconds = Field(default=3.0, gt=0, le=60, description="the load client's own timeout")
+
+
+@cache
+def _scenario_model() -> type[pydantic.BaseModel]:
+    """Built once the fault and check registries are filled."""
+
+    class Scenario(Model):
+        name: str = Field(pattern=NAME)
+        description: str = Field(min_length=1)
+        duration: Seconds = Field(gt=0)
+        seed: int = 1
+        load: LoadSpec = LoadSpec()
+        faults: list[fault_union()] = Field(min_length=1)  # type: ignore[valid-type]
+        checks: list[check_union()] = Field(min_length=1)  # type: ignore[valid-type]
+
+    return Scenario
+
+
+def scenario_vocabulary() -> set[str]:
+    return model_vocabulary(_scenario_model(), *FAULTS.values(), *CHECKS.values())
+
+
+class Scenario:
+    """A validated scenario. `spec` is the typed file; the rest is derived."""
+
+    def __init__(self, spec: pydantic.BaseModel, path: Path):
+        self.spec = spec
+        self.path = path
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def description(self) -> str:
+        return " ".join(self.spec.description.split())
+
+    @property
+    def duration(self) -> float:
+        return self.spec.duration
+
+    @property
+    def load(self) -> LoadSpec:
+        return self.spec.load
+
+    @property
+    def faults(self) -> list[Fault]:
+        return list(self.spec.faults)
+
+    @property
+    def checks(self) -> list[Check]:
+        return list(self.spec.checks)
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    def mix(self, system: System) -> dict[str, int]:
+        return dict(self.spec.load.mix) if self.spec.load.mix else {r: 1 for r in system.routes}
+
+
+def find_scenario(name_or_path: str, system: System) -> Path:
+    """A scenario by name (scenarios/NAME.yaml) or by path; ConfigError if there is none."""
+    as_path = Path(name_or_path)
+    if as_path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        if not as_path.exists():
+            raise ConfigError(as_path, None, None, "no such scenario file")
+        return as_path
+    candidate = system.scenarios_dir / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    known = list_scenarios(system)
+    close = difflib.get_close_matches(name_or_path, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(
+        None, None, None, f"no scenario '{name_or_path}' in {system.scenarios_dir} (known: {', '.join(known)}).{hint}"
+    )
+
+
+def list_scenarios(system: System) -> list[str]:
+    return sorted(p.stem for p in system.scenarios_dir.glob("*.yaml"))
+
+
+def load_scenario(path: Path, system: System) -> Scenario:
+    """Parse, validate and cross-check one scenario file."""
+    source = load_yaml(path)
+    spec = validate(_scenario_model(), source, scenario_vocabulary())
+    _cross_check(spec, source, system)
+    return Scenario(spec, path)
+
+
+def _cross_check(spec: pydantic.BaseModel, source: Source, system: System) -> None:
+    problems: list[ConfigError] = []
+    if source.path.stem != spec.name:
+        problems.append(source.error(("name",), f"must match the file name '{source.path.stem}'"))
+    for i, fault in enumerate(spec.faults):
+        problems += [source.error(("faults", i, *loc), msg) for loc, msg in fault.check_refs(system)]
+        end = fault.at + (fault.duration or 0.0)
+        if end > spec.duration:
+            problems.append(source.error(("faults", i, "duration" if fault.duration else "at"),
+                                         f"the fault would end at {end:g} s, after the scenario's duration of {spec.duration:g} s"))
+        if fault.at <= 0:
+            problems.append(source.error(("faults", i, "at"), "a fault must start after load does, to leave a baseline (at > 0)"))
+    for i, check in enumerate(spec.checks):
+        problems += [source.error(("checks", i, *loc), msg) for loc, msg in check.check_refs(system)]
+    for route in spec.load.mix or {}:
+        if route not in system.routes:
+            problems.append(source.error(("load", "mix", route), f"unknown route '{route}' (known: {', '.join(system.routes)})"))
+    for route, weight in (spec.load.mix or {}).items():
+        if weight < 0:
+            problems.append(source.error(("load", "mix", route), "a weight must be zero or more"))
+    if spec.load.mix is not None and not any(spec.load.mix.values()):
+        problems.append(source.error(("load", "mix"), "at least one route needs a weight above zero"))
+    if problems:
+        raise ConfigErrors(problems)

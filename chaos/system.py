@@ -1,0 +1,218 @@
+"""The system under test, as its system file describes it.
+
+The toolkit knows a system only through this file (services, how each starts,
+its port and health URL, the edges between services and the Toxiproxy proxy
+each goes through, the routes load is sent to). Loading checks the file
+against the proxy list so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import Field
+
+from chaos.errors import ConfigError
+from chaos.model import Model, Seconds, model_vocabulary
+from chaos.source import Source, load_yaml, validate
+
+NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+
+
+class ToxiproxySpec(Model):
+    url: str = "http://127.0.0.1:8474"
+    command: list[str] = Field(min_length=1)
+    proxies: str = Field(description="path of the proxy list, relative to the system file")
+
+
+class ServiceSpec(Model):
+    command: list[str] = Field(min_length=1)
+    cwd: str = "."
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    env: dict[str, str] = {}
+    health: str = "/health"
+    breakers: str | None = None
+    start_timeout: Seconds = 20.0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class EdgeSpec(Model):
+    source: str = Field(alias="from", pattern=NAME)
+    target: str = Field(alias="to", pattern=NAME)
+    proxy: str
+    breaker: str | None = None
+    read_timeout: Seconds
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+    @property
+    def breaker_name(self) -> str:
+        """The breaker's name inside the calling service."""
+        return self.breaker or self.target
+
+
+class WriteSpec(Model):
+    id: str = Field(description="field of the response body that identifies the write")
+    read: str = Field(description="path that reads the write back, with {id}")
+    match: list[str] = Field(default=[], description="fields that must read back as sent")
+
+
+class RouteSpec(Model):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    path: str = Field(pattern=r"^/")
+    json_body: Any = Field(default=None, alias="json")
+    calls: list[str] = Field(default=[], description="every service the route needs besides the entrypoint")
+    write: WriteSpec | None = None
+
+
+class VariableSpec(Model):
+    range: tuple[int, int] | None = None
+    choice: list[str | int] | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one_kind(self) -> "VariableSpec":
+        if (self.range is None) == (self.choice is None):
+            raise ValueError("give exactly one of range: [low, high] or choice: [...]")
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError("range low must not exceed high")
+        if self.choice is not None and not self.choice:
+            raise ValueError("choice needs at least one value")
+        return self
+
+
+class SystemSpec(Model):
+    name: str = Field(pattern=NAME)
+    toxiproxy: ToxiproxySpec
+    services: dict[str, ServiceSpec] = Field(min_length=1)
+    edges: list[EdgeSpec] = []
+    entrypoint: str
+    routes: dict[str, RouteSpec] = Field(min_length=1)
+    variables: dict[str, VariableSpec] = {}
+    scenarios: str = "scenarios"
+
+
+class Proxy(Model):
+    name: str
+    listen: str
+    upstream: str
+    enabled: bool = True
+
+
+class System:
+    """A loaded, cross-checked system file."""
+
+    def __init__(self, spec: SystemSpec, path: Path, proxies: list[Proxy]):
+        self.spec = spec
+        self.path = path
+        self.root = path.parent
+        self.proxies = {p.name: p for p in proxies}
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def services(self) -> dict[str, ServiceSpec]:
+        return self.spec.services
+
+    @property
+    def routes(self) -> dict[str, RouteSpec]:
+        return self.spec.routes
+
+    @property
+    def scenarios_dir(self) -> Path:
+        return self.root / self.spec.scenarios
+
+    @cached_property
+    def edges(self) -> dict[str, EdgeSpec]:
+        """Edges by name, e.g. 'gateway->orders'."""
+        return {e.name: e for e in self.spec.edges}
+
+    @property
+    def breakers(self) -> dict[str, EdgeSpec]:
+        """Every breaker by its id, which is its edge's name."""
+        return self.edges
+
+    @property
+    def entrypoint(self) -> ServiceSpec:
+        return self.spec.services[self.spec.entrypoint]
+
+    def depends_on(self, route: str) -> frozenset[str]:
+        """Every service a route needs: the entrypoint and what the route
+        lists under `calls` (direct or not: only the route knows which paths
+        through the system it takes)."""
+        return frozenset({self.spec.entrypoint, *self.spec.routes[route].calls})
+
+    def routes_depending_on(self, services: frozenset[str]) -> list[str]:
+        return [r for r in self.routes if self.depends_on(r) & services]
+
+    def routes_independent_of(self, services: frozenset[str]) -> list[str]:
+        return [r for r in self.routes if not self.depends_on(r) & services]
+
+    def edge_read_timeout(self, breaker: str) -> float:
+        return self.edges[breaker].read_timeout
+
+
+SYSTEM_VOCABULARY = model_vocabulary(SystemSpec)
+
+
+def load_system(path: Path) -> System:
+    """Load and cross-check a system file and its proxy list; ConfigError on any problem."""
+    source = load_yaml(path)
+    spec: SystemSpec = validate(SystemSpec, source, SYSTEM_VOCABULARY)
+    proxies_path = path.parent / spec.toxiproxy.proxies
+    proxies = _load_proxies(proxies_path, source)
+    system = System(spec, path, proxies)
+    _cross_check(system, source)
+    return system
+
+
+def _load_proxies(path: Path, source: Source) -> list[Proxy]:
+    try:
+        raw = json.loads(path.read_text())
+        return pydantic.TypeAdapter(list[Proxy]).validate_python(raw)
+    except FileNotFoundError:
+        raise source.error(("toxiproxy", "proxies"), f"proxy list {path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
+    except pydantic.ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(path, None, ".".join(map(str, err["loc"])), err["msg"]) from None
+
+
+def _cross_check(system: System, source: Source) -> None:
+    spec = system.spec
+    services = spec.services
+    if spec.entrypoint not in services:
+        raise source.error(("entrypoint",), f"unknown service '{spec.entrypoint}'")
+    for i, edge in enumerate(spec.edges):
+        for field, name in (("from", edge.source), ("to", edge.target)):
+            if name not in services:
+                raise source.error(("edges", i, field), f"unknown service '{name}' (known: {', '.join(services)})")
+        proxy = system.proxies.get(edge.proxy)
+        if proxy is None:
+            raise source.error(("edges", i, "proxy"), f"no proxy '{edge.proxy}' in {spec.toxiproxy.proxies}")
+        target = services[edge.target]
+        if proxy.upstream != f"{target.host}:{target.port}":
+            raise source.error(
+                ("edges", i, "proxy"),
+                f"proxy '{proxy.name}' forwards to {proxy.upstream}, but {edge.target} listens on {target.host}:{target.port}",
+            )
+    for name, route in spec.routes.items():
+        for j, called in enumerate(route.calls):
+            if called not in services:
+                raise source.error(("routes", name, "calls", j), f"unknown service '{called}'")
+        for var in re.findall(r"{(\w+)}", route.path + json.dumps(route.json_body)):
+            if var not in spec.variables and var != "uuid":
+                raise source.error(("routes", name), f"uses variable '{{{var}}}' that is not under variables:")

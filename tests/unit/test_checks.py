@@ -1,0 +1,132 @@
+"""Every check passes on a healthy history and fails, for the right reason,
+when the property it guards is broken."""
+
+import pytest
+
+from chaos.checks import Check, evaluate_all
+from chaos.checks.breaker_opens import BreakerOpens
+from chaos.checks.breaker_recovers import BreakerRecovers
+from chaos.checks.containment import Containment
+from chaos.checks.fails_fast import FailsFast
+from chaos.checks.writes_durable import WritesDurable
+from chaos.history import History
+
+from .histories import BREAKER, run
+
+
+def opens(**kw):
+    return BreakerOpens(kind="breaker_opens", breaker=BREAKER, **kw)
+
+
+def fast(**kw):
+    return FailsFast(kind="fails_fast", breaker=BREAKER, **kw)
+
+
+def recovers(**kw):
+    return BreakerRecovers(kind="breaker_recovers", breaker=BREAKER, **kw)
+
+
+CONTAIN = Containment(kind="containment")
+WRITES = WritesDurable(kind="writes_durable")
+
+
+def test_a_healthy_run_passes_every_check(system):
+    verdicts = evaluate_all([opens(), fast(), CONTAIN, recovers(), WRITES], run(), system)
+    assert [v.status for v in verdicts] == ["pass"] * 5, verdicts
+    assert "opened 0.30 s after" in verdicts[0].evidence
+    assert "p99 of profile, user-orders, place-order while open: 5 ms" in verdicts[1].evidence
+
+
+def test_breaker_opens_fails_when_it_opens_too_late(system):
+    v = opens(within=3).evaluate(run(opens_at=12.0), system)
+    assert v.status == "fail" and "4.00 s after" in v.evidence
+
+
+def test_breaker_opens_fails_when_it_never_opens(system):
+    v = opens().evaluate(run(opens_at=None), system)
+    assert v.status == "fail" and "never opened" in v.evidence
+
+
+def test_breaker_opens_fails_when_breakers_are_off(system):
+    v = opens().evaluate(run(opens_at=None, enabled=False), system)
+    assert v.status == "fail" and "breakers are off" in v.evidence
+
+
+def test_breaker_opens_is_unknown_without_a_fault_on_its_target(system):
+    v = opens().evaluate(run(targets=("users",)), system)
+    assert v.status == "unknown"
+
+
+def test_fails_fast_fails_when_open_answers_are_slow(system):
+    v = fast().evaluate(run(affected_latency=0.4), system)
+    assert v.status == "fail" and "400 ms" in v.evidence and v.figures["p99_s"] == 0.4
+
+
+def test_fails_fast_fails_without_the_fallback_answer(system):
+    v = fast().evaluate(run(affected_fallback=False), system)
+    assert v.status == "fail" and v.figures["fallback_share"] < 0.05 and "fallback answers" in v.evidence
+
+
+def test_fails_fast_judges_the_fault_window_when_the_breaker_never_opens(system):
+    v = fast().evaluate(run(opens_at=None), system)
+    assert v.status == "fail" and "the breaker never opened" in v.evidence and "1000 ms" in v.evidence
+
+
+def test_containment_fails_when_unaffected_routes_slow_down(system):
+    v = CONTAIN.evaluate(run(user_latency_during=0.6), system)
+    assert v.status == "fail" and "p99 600 ms" in v.evidence
+
+
+def test_containment_fails_when_unaffected_routes_error(system):
+    v = CONTAIN.evaluate(run(user_status_during=503), system)
+    assert v.status == "fail" and "success 0.0%" in v.evidence
+
+
+def test_containment_tolerates_noise_within_its_bound(system):
+    assert CONTAIN.evaluate(run(user_latency_during=0.030), system).status == "pass"
+
+
+def test_breaker_recovers_fails_when_it_stays_open(system):
+    v = recovers().evaluate(run(transitions=[("closed", "open", 8.3), ("open", "half-open", 13.3), ("half-open", "open", 13.3)]), system)
+    assert v.status == "fail" and "last seen open" in v.evidence
+
+
+def test_breaker_recovers_fails_when_it_closes_too_late(system):
+    v = recovers().evaluate(run(transitions=[("closed", "open", 8.3), ("open", "half-open", 27.0), ("half-open", "closed", 27.0)]), system)
+    assert v.status == "fail" and "9.00 s after" in v.evidence
+
+
+def test_breaker_recovers_fails_when_it_closes_without_half_open(system):
+    v = recovers().evaluate(run(transitions=[("closed", "open", 8.3), ("open", "closed", 19.0)]), system)
+    assert v.status == "fail" and "not via half-open" in v.evidence
+
+
+def test_writes_durable_fails_when_an_acknowledged_write_is_lost(system):
+    v = WRITES.evaluate(run(lost=2), system)
+    assert v.status == "fail" and "2 not read back" in v.evidence and "1: missing" in v.evidence
+
+
+def test_writes_durable_is_unknown_without_writes(system):
+    assert WRITES.evaluate(run(writes=0), system).status == "unknown"
+
+
+class Broken(Check):
+    kind: str = "broken"
+
+    def title(self) -> str:
+        return "broken"
+
+    def evaluate(self, history, system):
+        raise ZeroDivisionError("boom")
+
+
+def test_a_crashing_check_is_unknown_never_a_pass(system):
+    (v,) = evaluate_all([Broken()], History(), system)
+    assert v.status == "unknown" and "ZeroDivisionError: boom" in v.evidence
+    assert not v.passed
+
+
+@pytest.mark.parametrize("check", [opens(), fast(), CONTAIN, recovers(), WRITES])
+def test_every_check_on_an_empty_history_is_not_a_pass(check, system):
+    (v,) = evaluate_all([check], History(), system)
+    assert v.status != "pass"
