@@ -1,0 +1,58 @@
+"""Fixtures for the gateway: the real users, orders and inventory services on
+local ports (a whole shop in one process), or fake downstreams that fail."""
+
+import pytest
+
+import inventory
+import orders
+import users
+from gateway import create_app
+
+READ_TIMEOUT = 0.2
+
+
+@pytest.fixture
+def make_gateway():
+    """`make_gateway(users_url, orders_url, **config)`: a gateway using those downstreams."""
+
+    def make(users_url: str, orders_url: str, **config):
+        return create_app(
+            {
+                "TESTING": True,
+                "USERS_URL": users_url,
+                "ORDERS_URL": orders_url,
+                "READ_TIMEOUT": READ_TIMEOUT,
+                "BREAKER_FAIL_MAX": 3,
+                "BREAKER_RESET_TIMEOUT": 30,
+                **config,
+            }
+        )
+
+    return make
+
+
+@pytest.fixture
+def users_url(serve, tmp_path):
+    return serve(users.create_app({"TESTING": True, "DATABASE": str(tmp_path / "users.sqlite3"), "SEED_USERS": 3}))
+
+
+@pytest.fixture
+def orders_url(serve, tmp_path):
+    inventory_url = serve(
+        inventory.create_app({"TESTING": True, "DATABASE": str(tmp_path / "inventory.sqlite3"), "SEED_STOCK": 10})
+    )
+    return serve(
+        orders.create_app(
+            {"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3"), "INVENTORY_URL": inventory_url}
+        )
+    )
+
+
+@pytest.fixture
+def app(make_gateway, users_url, orders_url):
+    return make_gateway(users_url, orders_url)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,189 @@
+"""HTTP plumbing shared by every service: JSON errors, input loading, ops endpoints.
+
+Errors become HTTP answers here and nowhere else:
+
+- any HTTP error (400, 404, 405, 500, ...) -> `{"error": "<name>"}` JSON;
+- marshmallow ValidationError -> 400 `{"error": "invalid request", "fields": {...}}`;
+- `Unavailable` with no degraded answer -> 503 naming the downstream, its
+  breaker and the reason, with X-Fallback / X-Fallback-Reason headers;
+- SQLite OperationalError (locked too long, disk full) -> 503.
+
+The `ops` blueprint gives every service GET /health, GET /breakers and the
+long-polled GET /breakers/transitions.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter
+
+from shopkit import db
+from shopkit.breakers import BOOT_ID, BreakerBoard
+from shopkit.downstream import Unavailable
+from shopkit.fields import MAX_ID, RequestSchema
+
+# Longest a long-poll may hold a worker thread.
+MAX_WAIT = 5.0
+
+
+def json_error(status: int, message: str, /, **extra: Any) -> Response:
+    """A JSON error answer: `{"error": message, **extra}` with HTTP `status`."""
+    response = jsonify(error=message, **extra)
+    response.status_code = status
+    return response
+
+
+def found_or_404(record: Any, message: str, /, **extra: Any) -> Any:
+    """`record.to_json()` when there is a record, else a 404 `json_error(message, **extra)`."""
+    if record is None:
+        return json_error(404, message, **extra)
+    return record.to_json()
+
+
+def mark_fallback(response: Response, downstream: str, reason: str) -> Response:
+    """Flag `response` as a fallback for `downstream` (headers X-Fallback and
+    X-Fallback-Reason), so load generators and checks can count degraded answers."""
+    response.headers["X-Fallback"] = downstream
+    response.headers["X-Fallback-Reason"] = reason
+    return response
+
+
+def load_body(schema: Schema) -> dict[str, Any]:
+    """The request's JSON body, validated by `schema`.
+
+    Raises ValidationError (answered as 400) unless the body is a JSON object
+    that `schema` accepts; a missing, malformed or non-JSON body is a 400 too.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting; json only catches ValueError
+        body = None
+    if not isinstance(body, dict):
+        raise ValidationError({"_body": ["Request body must be a JSON object."]})
+    return schema.load(body)
+
+
+def load_args(schema: Schema) -> dict[str, Any]:
+    """The query string, validated by `schema` (first value of repeated keys)."""
+    return schema.load(request.args.to_dict())
+
+
+def load_view_args(schema: Schema) -> dict[str, Any]:
+    """The URL's path parameters, validated by `schema`."""
+    return schema.load(request.view_args or {})
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>` in a route: a positive integer that fits SQLite's INTEGER.
+
+    Anything else does not match the route, so it is a 404 before a view runs.
+    """
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+# ---------------------------------------------------------------- ops endpoints
+
+ops = Blueprint("ops", __name__)
+
+
+class TransitionsQuery(RequestSchema):
+    """Query string of GET /breakers/transitions."""
+
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    wait = fields.Float(load_default=0.0, validate=validate.Range(0.0, MAX_WAIT))
+
+
+def _board() -> BreakerBoard:
+    return current_app.extensions["shopkit.breakers"]
+
+
+@ops.get("/health")
+def health() -> Any:
+    """200 `{"status": "ok", "service": NAME}`; 503 if the service's database
+    does not answer SELECT 1."""
+    name = current_app.config["SERVICE_NAME"]
+    if db.has_db(current_app):
+        try:
+            db.get_db().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            return json_error(503, "database unavailable", status="error", service=name, detail=str(exc))
+    return {"status": "ok", "service": name}
+
+
+@ops.get("/breakers")
+def breakers() -> Any:
+    """Every breaker's stored state and counters (see shopkit.breakers)."""
+    board = _board()
+    return {
+        "service": current_app.config["SERVICE_NAME"],
+        "boot_id": BOOT_ID,
+        "pid": os.getpid(),
+        "now": time.time(),
+        "enabled": board.enabled,
+        "breakers": board.describe(),
+    }
+
+
+@ops.get("/breakers/transitions")
+def transitions() -> Any:
+    """Transitions with seq > `after`, waiting up to `wait` seconds for one."""
+    query = load_args(TransitionsQuery())
+    last_seq, entries = _board().log.since(query["after"], query["wait"])
+    return {
+        "service": current_app.config["SERVICE_NAME"],
+        "boot_id": BOOT_ID,
+        "last_seq": last_seq,
+        "transitions": entries,
+    }
+
+
+# ---------------------------------------------------------------- error handlers
+
+
+def _http_error(exc: HTTPException) -> Response:
+    response = json_error(exc.code or 500, (exc.name or "error").lower())
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _invalid(exc: ValidationError) -> Response:
+    return json_error(400, "invalid request", fields=exc.messages)
+
+
+def _unavailable(exc: Unavailable) -> Response:
+    response = json_error(503, f"{exc.downstream} unavailable", reason=exc.reason, breaker=exc.downstream)
+    return mark_fallback(response, exc.downstream, exc.reason)
+
+
+def _storage_unavailable(exc: sqlite3.OperationalError) -> Response:
+    # "database is locked" after the busy timeout, a full disk, a vanished
+    # file: the request was fine, the storage is not, so 503 rather than 500.
+    current_app.logger.warning("storage unavailable: %s", exc)
+    return json_error(503, "storage unavailable")
+
+
+def init_app(app: Flask) -> None:
+    """Register the JSON error handlers, the `id` URL converter and the ops blueprint."""
+    app.url_map.converters["id"] = IdConverter
+    # Werkzeug would answer /items//SKU-1 with an HTML redirect; a JSON API
+    # answers every request in JSON, here a 404.
+    app.url_map.merge_slashes = False
+    # HTTPException also catches unhandled exceptions: Flask turns them into
+    # InternalServerError before looking for a handler.
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ValidationError, _invalid)
+    app.register_error_handler(Unavailable, _unavailable)
+    app.register_error_handler(sqlite3.OperationalError, _storage_unavailable)
+    app.register_blueprint(ops)
