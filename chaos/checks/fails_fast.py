@@ -19,8 +19,13 @@ from chaos.system import System
 class FailsFast(BreakerCheck):
     kind: Literal["fails_fast"]
     routes: list[str] | None = Field(default=None, description="default: every route that needs the breaker's downstream")
-    p99_below: Seconds | None = Field(default=None, description="default: a tenth of the edge's read timeout")
+    p99_below: Seconds | None = Field(default=None, description="default: a fifth of the edge's read timeout")
     fallback_share: float = Field(default=0.95, ge=0, le=1, description="share of answers that must be the fallback")
+    settle: Seconds = Field(
+        default=0.5,
+        description="skipped after the breaker opens: requests queued behind calls already in flight "
+        "when it opened drain then (containment judges that queueing)",
+    )
     grace: Seconds = Field(default=3.0, description="with no open window: how much of the fault's start to skip")
     min_requests: int = Field(default=10, ge=1)
 
@@ -36,9 +41,13 @@ class FailsFast(BreakerCheck):
 
     def evaluate(self, history: History, system: System) -> Verdict:
         routes = self.routes or system.routes_depending_on(frozenset({self.target(system)}))
-        bound = self.p99_below if self.p99_below is not None else system.edge_read_timeout(self.breaker) / 10
+        bound = self.p99_below if self.p99_below is not None else system.edge_read_timeout(self.breaker) / 5
         faults = self.faults(history, system)
-        windows = [w for w in state_windows(history, self.breaker, "open") if any(f.start <= w.start < f.end for f in faults)]
+        windows = [
+            Window(w.start + self.settle, w.end)
+            for w in state_windows(history, self.breaker, "open")
+            if any(f.start <= w.start < f.end for f in faults) and w.length > self.settle
+        ]
         where = "while open"
         if not windows:
             # No open window: judge the fault itself, past the time a breaker needs to trip.

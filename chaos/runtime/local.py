@@ -28,7 +28,7 @@ import requests
 
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status
-from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone
+from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
 from chaos.system import System
 from chaos.toxiproxy import Toxiproxy, ToxiproxyError
 
@@ -77,14 +77,21 @@ class LocalRuntime:
         return started
 
     def down(self) -> list[str]:
-        stopped = []
-        for name in reversed(list(self._units)):
-            record = self._records().get(name)
-            if record and is_ours(record):
-                self.stop(name)
-                stopped.append(name)
+        # All at once: each unit's graceful shutdown takes a moment, and
+        # waiting for them in turn would add those moments up.
+        records = [r for r in self._records().values() if is_ours(r)]
+        for record in records:
+            signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
+            signal_group(record, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for record in records:
+            if not wait_gone(record, max(0.0, deadline - time.monotonic())):
+                signal_group(record, signal.SIGKILL)
+                wait_gone(record, 5.0)
+        for name in list(self._units):
             self._forget(name)
-        return stopped
+        order = list(self._units)
+        return sorted((r.name for r in records), key=lambda n: -order.index(n) if n in order else 0)
 
     def start(self, name: str) -> None:
         unit = self._unit(name)
@@ -112,7 +119,8 @@ class LocalRuntime:
                     start_new_session=True,
                 )
             except OSError as e:
-                raise SetupError(f"cannot start {name}: {e.strerror}: {unit.command[0]}") from None
+                hint = " (run `make setup`: it builds Toxiproxy into .tools/bin)" if name == TOXIPROXY else ""
+                raise SetupError(f"cannot start {name}: {e.strerror}: {unit.command[0]}{hint}") from None
         ticks = start_ticks(proc.pid)
         record = Record(name, proc.pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
         self._remember(record)
@@ -139,11 +147,13 @@ class LocalRuntime:
         record = self._records().get(name)
         if record is None or not signal_group(record, signal.SIGSTOP):
             raise SetupError(f"cannot pause {name}: it is not running under this runtime")
+        if not wait_state(record, stopped=True, timeout=5.0):
+            raise SetupError(f"{name} (pid {record.pid}) did not stop on SIGSTOP within 5 s")
 
     def resume(self, name: str) -> None:
         record = self._records().get(name)
-        if record is not None:
-            signal_group(record, signal.SIGCONT)
+        if record is not None and signal_group(record, signal.SIGCONT):
+            wait_state(record, stopped=False, timeout=5.0)
 
     def restart(self, name: str) -> None:
         record = self._records().get(name)
@@ -173,7 +183,9 @@ class LocalRuntime:
         """Toxiproxy first, then services with the ones nobody depends on last."""
         tp = self.system.spec.toxiproxy
         url = urlsplit(tp.url)
-        binary = shutil.which(tp.command[0]) or tp.command[0]
+        # The project-local tools folder (where `make setup` builds Toxiproxy) counts as on PATH.
+        search = os.pathsep.join([os.environ.get("PATH", ""), str(self.system.root / ".tools" / "bin")])
+        binary = shutil.which(tp.command[0], path=search) or tp.command[0]
         units = [
             Unit(
                 TOXIPROXY,

@@ -42,13 +42,30 @@ def start_ticks(pid: int) -> int | None:
 
 
 def state_letter(pid: int) -> str | None:
-    """R, S, T (stopped), Z (zombie), ... or None."""
+    """R, S, T (stopped), Z (zombie), ... or None for no such process.
+
+    A multi-threaded process whose main thread has exited shows Z while its
+    other threads still run (and still hold its sockets): so the process is
+    a zombie only when every thread is, and otherwise takes the letter of a
+    live thread."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode()
+        tasks = os.listdir(f"/proc/{pid}/task")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    return stat[stat.rindex(")") + 2]
+    letters = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                stat = f.read().decode()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        letters.append(stat[stat.rindex(")") + 2])
+    live = [x for x in letters if x not in ("Z", "X")]
+    if not letters:
+        return None
+    if not live:
+        return "Z"
+    return "T" if all(x in ("T", "t") for x in live) else live[0]
 
 
 def is_ours(record: Record) -> bool:
@@ -70,15 +87,7 @@ def signal_group(record: Record, sig: signal.Signals) -> bool:
 
 def group_alive(pgid: int) -> bool:
     """Whether any non-zombie process is left in the group."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.getpgid(int(entry)) == pgid and state_letter(int(entry)) not in (None, "Z"):
-                return True
-        except (ProcessLookupError, PermissionError):
-            continue
-    return False
+    return bool(group_members(pgid))
 
 
 def wait_gone(record: Record, timeout: float) -> bool:
@@ -87,9 +96,36 @@ def wait_gone(record: Record, timeout: float) -> bool:
     while time.monotonic() < deadline:
         _reap(record.pid)
         if not group_alive(record.pid):
+            _reap(record.pid)
             return True
         time.sleep(0.02)
     return not group_alive(record.pid)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (non-zombie) processes of a process group."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry)) == pgid and state_letter(int(entry)) not in (None, "Z"):
+                members.append(int(entry))
+        except (ProcessLookupError, PermissionError):
+            continue
+    return members
+
+
+def wait_state(record: Record, stopped: bool, timeout: float) -> bool:
+    """Wait until every process of the group is stopped (SIGSTOP took hold)
+    or none is (SIGCONT did); signals are delivered asynchronously."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        letters = [state_letter(pid) for pid in group_members(record.pid)]
+        if letters and all((letter in ("T", "t")) == stopped for letter in letters):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def _reap(pid: int) -> None:

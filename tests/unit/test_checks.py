@@ -34,7 +34,7 @@ def test_a_healthy_run_passes_every_check(system):
     verdicts = evaluate_all([opens(), fast(), CONTAIN, recovers(), WRITES], run(), system)
     assert [v.status for v in verdicts] == ["pass"] * 5, verdicts
     assert "opened 0.30 s after" in verdicts[0].evidence
-    assert "p99 of profile, user-orders, place-order while open: 5 ms" in verdicts[1].evidence
+    assert "p99 of profile, user-orders, place-order while open: 5 ms (bound 200 ms" in verdicts[1].evidence
 
 
 def test_breaker_opens_fails_when_it_opens_too_late(system):
@@ -58,7 +58,7 @@ def test_breaker_opens_is_unknown_without_a_fault_on_its_target(system):
 
 
 def test_fails_fast_fails_when_open_answers_are_slow(system):
-    v = fast().evaluate(run(affected_latency=0.4), system)
+    v = fast().evaluate(run(affected_latency=0.4), system)  # bound: a fifth of the 1 s read timeout
     assert v.status == "fail" and "400 ms" in v.evidence and v.figures["p99_s"] == 0.4
 
 

@@ -1,0 +1,88 @@
+"""Real parts for integration tests: a real Toxiproxy server, real sockets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def toxiproxy_binary() -> str:
+    found = shutil.which("toxiproxy-server") or str(ROOT / ".tools" / "bin" / "toxiproxy-server")
+    if not os.access(found, os.X_OK):
+        pytest.fail("toxiproxy-server is missing: run `make setup` (it builds Toxiproxy v2.12.0)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_url() -> Iterator[str]:
+    """A real Toxiproxy server of our own on a free port, stopped by its pid afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [toxiproxy_binary(), "-host", "127.0.0.1", "-port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            requests.get(url + "/version", timeout=0.5)
+            break
+        except requests.RequestException:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("Toxiproxy did not start")
+            time.sleep(0.05)
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        body = b"hello"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def hello_server() -> Iterator[str]:
+    """A tiny real HTTP server on loopback: the upstream of test proxies."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,110 @@
+"""The runtime contract, against real processes. Parametrized over backends
+so they cannot drift (the Docker backend joins the list when it exists)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from chaos.errors import SetupError
+from chaos.runtime import TOXIPROXY, Status, make_runtime
+from chaos.runtime.process import Record, start_ticks
+
+
+@pytest.fixture(params=["local"])
+def runtime(request, system, tmp_path):
+    rt = make_runtime(request.param, system, tmp_path / "state", {"BREAKERS": "on"})
+    rt.up()
+    yield rt
+    rt.down()
+    for name in [TOXIPROXY, *system.services]:
+        assert rt.status(name) is Status.STOPPED, f"{name} left running"
+
+
+def health(system, name: str, timeout: float = 1.0) -> int | str:
+    spec = system.services[name]
+    try:
+        return requests.get(spec.base_url + spec.health, timeout=timeout).status_code
+    except requests.Timeout:
+        return "timeout"
+    except requests.ConnectionError:
+        return "refused"
+
+
+def test_up_starts_every_unit_healthy_and_is_idempotent(runtime, system):
+    for name in system.services:
+        assert runtime.status(name) is Status.RUNNING
+        assert health(system, name) == 200
+    assert runtime.up() == []  # all already running: nothing started again
+
+
+def test_kill_makes_callers_see_refusals_and_start_brings_it_back(runtime, system):
+    runtime.kill("orders")
+    assert runtime.status("orders") is Status.STOPPED
+    assert health(system, "orders") == "refused"
+    assert health(system, "users") == 200  # only the target was touched
+    runtime.start("orders")
+    assert runtime.status("orders") is Status.RUNNING and health(system, "orders") == 200
+
+
+def test_pause_freezes_so_callers_time_out_and_resume_thaws(runtime, system):
+    runtime.pause("orders")
+    assert runtime.status("orders") is Status.PAUSED
+    assert health(system, "orders", timeout=0.5) == "timeout"
+    runtime.resume("orders")
+    assert runtime.status("orders") is Status.RUNNING
+    assert health(system, "orders", timeout=5) == 200
+
+
+def test_restart_gives_a_new_process(runtime, system):
+    before = runtime.pid("inventory")
+    runtime.restart("inventory")
+    assert runtime.pid("inventory") not in (None, before)
+    assert health(system, "inventory") == 200
+
+
+def test_data_survives_a_kill(runtime, system):
+    gateway = system.entrypoint.base_url
+    order = requests.post(f"{gateway}/api/orders", json={"user_id": 1, "sku": "SKU-1", "quantity": 1}, timeout=5)
+    assert order.status_code == 201, order.text
+    runtime.kill("orders")
+    runtime.start("orders")
+    again = requests.get(f"{gateway}/api/orders/{order.json()['id']}", timeout=5)
+    assert again.status_code == 200 and again.json()["client_ref"] == order.json()["client_ref"]
+
+
+def test_it_never_signals_a_process_it_did_not_start(system, tmp_path):
+    """A recorded pid whose start time differs (pid reuse, or a forged state
+    file) is not ours: kill refuses and the process lives on."""
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        rt = make_runtime("local", system, tmp_path / "state")
+        forged = Record("orders", stranger.pid, (start_ticks(stranger.pid) or 0) + 1, ["sleep"], "/dev/null", "x")
+        rt._remember(forged)  # noqa: SLF001 - simulating a stale state file
+        with pytest.raises(SetupError, match="not running under this runtime"):
+            rt.kill("orders")
+        rt.down()
+        time.sleep(0.1)
+        assert stranger.poll() is None, "a process the toolkit did not start was signalled"
+    finally:
+        os.kill(stranger.pid, signal.SIGKILL)
+        stranger.wait()
+
+
+def test_a_port_taken_by_a_stranger_is_a_clear_setup_error(system, tmp_path):
+    import socket
+
+    port = system.services["users"].port
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        rt = make_runtime("local", system, tmp_path / "state")
+        with pytest.raises(SetupError, match=f"127.0.0.1:{port} is already in use"):
+            rt.start("users")
+    assert rt.status("users") is Status.STOPPED

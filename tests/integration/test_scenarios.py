@@ -1,0 +1,88 @@
+"""Real scenario runs, through the CLI as a user runs them: the real
+Toxiproxy, real gunicorn processes, real load. Also proof that the checks
+can fail: with breakers off, order-slow must fail fail-fast and containment."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chaos.runtime import TOXIPROXY, Status, make_runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def chaos(*args: str, breakers: str = "on", timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BREAKERS": breakers, "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "chaos", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def verdicts(reports: Path) -> dict[str, dict]:
+    (run_dir,) = list(reports.iterdir())
+    data = json.loads((run_dir / "verdicts.json").read_text())
+    return {v["check"]: v for v in data["verdicts"]}
+
+
+def assert_nothing_left_running(system) -> None:
+    runtime = make_runtime("local", system, ROOT / ".chaos")
+    for name in [TOXIPROXY, *system.services]:
+        assert runtime.status(name) is Status.STOPPED, f"{name} left running"
+    for port in [s.port for s in system.services.values()] + [8474, 6101, 6102, 6103]:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+
+
+@pytest.fixture(autouse=True)
+def clean_stack(system):
+    assert_nothing_left_running(system)  # a test must start from nothing
+    yield
+    assert_nothing_left_running(system)
+
+
+@pytest.mark.parametrize("scenario", ["order-down", "order-slow"])
+def test_scenario_passes_with_breakers_on(scenario, tmp_path):
+    result = chaos("run", scenario, "--reports", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "breaker gateway->orders opened" in out and "PASSED" in out
+    assert "gateway->orders  closed -> open" in out  # the live timeline showed the trip
+    found = verdicts(tmp_path)
+    assert all(v["status"] == "pass" for v in found.values()), found
+    fast = found["gateway->orders fails fast"]["figures"]
+    assert fast["p99_s"] <= fast["bound_s"] <= 0.2 and fast["fallback_share"] >= 0.95
+    print(f"\n{scenario}: " + "; ".join(v["evidence"] for v in found.values()))
+
+
+def test_order_slow_fails_with_breakers_off(tmp_path):
+    """The checks can fail: without breakers the gateway waits out every slow
+    call, its threads fill up, and even user reads suffer."""
+    result = chaos("run", "order-slow", "--reports", str(tmp_path), breakers="off")
+    assert result.returncode == 1, result.stdout + result.stderr
+    found = verdicts(tmp_path)
+    assert found["gateway->orders fails fast"]["status"] == "fail"
+    assert found["unaffected routes contained"]["status"] == "fail"
+    assert found["gateway->orders fails fast"]["figures"]["p99_s"] >= 0.9  # waited out the 1 s read timeout
+    print("\norder-slow, breakers off: " + "; ".join(v["evidence"] for v in found.values()))
+
+
+def test_an_unknown_scenario_exits_2_and_starts_nothing():
+    result = chaos("run", "no-such")
+    assert result.returncode == 2
+    assert "no scenario 'no-such'" in result.stderr and "order-down" in result.stderr
+
+
+def test_a_scenario_with_a_typo_exits_2_naming_file_line_and_field(tmp_path):
+    bad = tmp_path / "order-down.yaml"
+    bad.write_text((ROOT / "scenarios" / "order-down.yaml").read_text().replace("service: orders", "servce: orders"))
+    result = chaos("run", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:13: faults[0].servce: unknown field (did you mean 'service'?)" in result.stderr
+    assert "Traceback" not in result.stderr

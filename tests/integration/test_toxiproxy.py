@@ -1,0 +1,104 @@
+"""Our Toxiproxy adapter against the real server, and toxiproxy-python seeing
+the same proxies and toxics (for users who script with it)."""
+
+import socket
+import time
+
+import pytest
+import requests
+import toxiproxy
+from toxiproxy.api import APIConsumer
+
+from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+
+from .conftest import free_port
+
+
+@pytest.fixture
+def proxy(toxiproxy_url, hello_server):
+    client = Toxiproxy(toxiproxy_url)
+    name = f"test_{free_port()}"
+    listen = f"127.0.0.1:{free_port()}"
+    client.populate([{"name": name, "listen": listen, "upstream": hello_server, "enabled": True}])
+    yield client, name, f"http://{listen}/"
+    requests.delete(f"{toxiproxy_url}/proxies/{name}", timeout=2)
+
+
+def timed_get(url: str) -> float:
+    start = time.monotonic()
+    assert requests.get(url, timeout=5).text == "hello"
+    return time.monotonic() - start
+
+
+def test_latency_toxic_slows_answers_and_removal_restores_them(proxy):
+    client, name, url = proxy
+    assert timed_get(url) < 0.2
+    client.add_toxic(name, "slow", "latency", {"latency": 400, "jitter": 0})
+    assert [t["name"] for t in client.toxics(name)] == ["slow"]
+    assert timed_get(url) >= 0.4
+    client.remove_toxic(name, "slow")
+    client.remove_toxic(name, "slow")  # removing twice is fine
+    assert timed_get(url) < 0.2
+
+
+def test_a_disabled_proxy_refuses_connections_until_enabled(proxy):
+    client, name, url = proxy
+    client.set_enabled(name, False)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
+    assert client.clean(name) == 0
+    assert timed_get(url) < 0.5
+
+
+def test_clean_removes_every_toxic(proxy):
+    client, name, _ = proxy
+    client.add_toxic(name, "a", "latency", {"latency": 10})
+    client.add_toxic(name, "b", "bandwidth", {"rate": 100}, stream="upstream")
+    assert client.clean(name) == 2
+    assert client.toxics(name) == []
+
+
+def test_toxic_attributes_must_be_integers(proxy):
+    client, name, _ = proxy
+    with pytest.raises(ValueError, match="must be an integer"):
+        client.add_toxic(name, "x", "latency", {"latency": 1.5})
+    assert client.toxics(name) == []
+
+
+def test_refusals_become_errors_with_the_reason(proxy):
+    client, name, _ = proxy
+    with pytest.raises(ToxiproxyError, match="no_such_toxic_type|toxic type"):
+        client.add_toxic(name, "x", "no_such_toxic_type", {})
+
+
+def test_an_unreachable_or_hung_server_fails_within_the_timeout():
+    with pytest.raises(ToxiproxyError):
+        Toxiproxy(f"http://127.0.0.1:{free_port()}").version()
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen()  # accepts connections, never answers
+    try:
+        start = time.monotonic()
+        with pytest.raises(ToxiproxyError):
+            Toxiproxy(f"http://127.0.0.1:{hung.getsockname()[1]}", timeout=(0.5, 0.5)).proxies()
+        assert time.monotonic() - start < 2
+    finally:
+        hung.close()
+
+
+def test_toxiproxy_python_sees_the_same_proxies_and_toxics(proxy, toxiproxy_url):
+    client, name, url = proxy
+    host, port = toxiproxy_url.removeprefix("http://").split(":")
+    old = APIConsumer.host, APIConsumer.port
+    try:
+        theirs = toxiproxy.Toxiproxy()
+        theirs.update_api_consumer(host, int(port))
+        their_proxy = theirs.get_proxy(name)
+        assert their_proxy is not None and their_proxy.listen == url.removeprefix("http://").rstrip("/")
+        client.add_toxic(name, "ours", "latency", {"latency": 50})
+        assert set(their_proxy.toxics()) == {"ours"}
+        their_proxy.add_toxic(name="theirs", type="latency", attributes={"latency": 20})
+        assert {t["name"] for t in client.toxics(name)} == {"ours", "theirs"}
+        assert timed_get(url) >= 0.07
+    finally:
+        APIConsumer.host, APIConsumer.port = old
