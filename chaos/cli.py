@@ -16,7 +16,7 @@ from pathlib import Path
 from chaos.console import Console
 from chaos.errors import ConfigError, SetupError
 from chaos.runtime import TOXIPROXY, make_runtime
-from chaos.scenario import find_scenario, list_scenarios, load_scenario
+from chaos.scenario import find_scenario, list_scenarios, load_scenario, user_env
 from chaos.system import System, load_system
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -57,9 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="a scenario name (see `chaos list`) or a path to a scenario file")
     _breakers_option(run)
     run.add_argument("--keep-up", action="store_true", help="leave the system running afterwards")
+    run.add_argument("--dry-run", action="store_true", help="validate and show the plan; start nothing")
+    _param_option(run)
     run.add_argument("--reports", type=Path, default=Path(os.environ.get("CHAOS_REPORTS", "reports")),
                      help="where run folders go (default: reports/)")
     run.set_defaults(func=cmd_run)
+
+    describe = sub.add_parser("describe", help="what a scenario will do, in order, and what it will check")
+    describe.add_argument("scenario")
+    _param_option(describe)
+    describe.set_defaults(func=cmd_describe)
+    sub.add_parser("reset", help="restore a clean system: no toxics, every service up, every breaker closed").set_defaults(func=cmd_reset)
 
     up = sub.add_parser("up", help="start Toxiproxy and every service, and leave them running")
     _breakers_option(up)
@@ -78,6 +86,25 @@ def _breakers_option(p: argparse.ArgumentParser) -> None:
                    help="turn every breaker of the system on or off (default: $BREAKERS or on)")
 
 
+def _param_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a scenario parameter (also NAME=VALUE in the environment, e.g. make chaos ... LATENCY_MS=5000)")
+
+
+def _params(args: argparse.Namespace) -> dict[str, str]:
+    out = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(None, None, "--param", f"expected NAME=VALUE, got '{item}'")
+        out[name.strip()] = value
+    return out
+
+
+def _scenario(args: argparse.Namespace, system: System):  # type: ignore[no-untyped-def]
+    return load_scenario(find_scenario(args.scenario, system), system, _params(args), user_env())
+
+
 def _system(args: argparse.Namespace) -> System:
     return load_system(args.system)
 
@@ -93,8 +120,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from chaos.runner import Runner  # imported here: `chaos list` should not pay for it
 
     system = _system(args)
-    scenario = load_scenario(find_scenario(args.scenario, system), system)
+    scenario = _scenario(args, system)
     runtime = _runtime(args, system, args.breakers)
+    if args.dry_run:
+        for line in scenario.plan(system):
+            console.say(line)
+        console.say(f"\ndry run: valid; would run with breakers {args.breakers} on the {args.runtime} runtime; nothing started")
+        return EXIT_PASS
     console.say(f"scenario {scenario.name}: {scenario.description}")
     console.say(f"breakers {args.breakers}, runtime {args.runtime}, {scenario.duration:g} s\n")
     result = Runner(system, scenario, runtime, console, reports=args.reports).run(keep_up=args.keep_up)
@@ -102,6 +134,26 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     where = f"; evidence in {result.run_dir}" if result.run_dir else ""
     console.say(f"{scenario.name}: {'PASSED' if result.passed else 'FAILED'} in {result.wall_time:.1f} s{where}")
     return EXIT_PASS if result.passed else EXIT_FAIL
+
+
+def cmd_describe(args: argparse.Namespace, console: Console) -> int:
+    system = _system(args)
+    for line in _scenario(args, system).plan(system):
+        console.say(line)
+    return EXIT_PASS
+
+
+def cmd_reset(args: argparse.Namespace, console: Console) -> int:
+    from chaos.restore import restore
+    from chaos.toxiproxy import Toxiproxy
+
+    system = _system(args)
+    runtime = _runtime(args, system, os.environ.get("BREAKERS") or "on")
+    done = restore(system, runtime, Toxiproxy(system.spec.toxiproxy.url), breakers=True, say=console.say)
+    for line in done.lines() or ["already clean"]:
+        console.say(line)
+    console.say("clean: every service up, no toxics, every breaker closed")
+    return EXIT_PASS
 
 
 def cmd_up(args: argparse.Namespace, console: Console) -> int:

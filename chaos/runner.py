@@ -16,11 +16,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import requests
-
 from chaos.checks import Verdict, evaluate_all
 from chaos.console import Console
-from chaos.errors import SetupError
 from chaos.faults import Fault, FaultContext, Handle
 from chaos.history import FaultEvent, History, Mark
 from chaos.load import LoadGenerator, read_back
@@ -28,7 +25,8 @@ from chaos.observe import BreakerWatcher
 from chaos.runtime import Runtime, Status
 from chaos.scenario import Scenario
 from chaos.system import System
-from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+from chaos.restore import restore
+from chaos.toxiproxy import Toxiproxy
 
 STATS_EVERY = 2.0
 
@@ -45,17 +43,6 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts)
-
-
-def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy) -> tuple[list[str], int]:
-    """Bring the system to a clean state: every unit running and not paused,
-    every proxy of the system enabled with no toxics. Returns the units it
-    started and the number of toxics it removed."""
-    started = runtime.up()
-    removed = 0
-    for proxy in system.proxies:
-        removed += toxiproxy.clean(proxy)
-    return started, removed
 
 
 class Runner:
@@ -118,31 +105,9 @@ class Runner:
 
     def _set_up(self) -> None:
         self.console.line("setup", "starting Toxiproxy and services (if not running)")
-        try:
-            started, removed = restore(self.system, self.runtime, self.toxiproxy)
-        except ToxiproxyError as e:
-            raise SetupError(str(e)) from None
-        if started:
-            self.console.line("setup", f"started {', '.join(started)}")
-        if removed:
-            self.console.line("setup", f"removed {removed} toxics left by an earlier run")
-        self._close_breakers()
-
-    def _close_breakers(self) -> None:
-        """Steady state before the run: every breaker closed. Breakers live in
-        their service's memory, so one left open by an earlier run is reset by
-        restarting its service (ours to restart)."""
-        for name, spec in self.system.services.items():
-            if not spec.breakers:
-                continue
-            try:
-                body = requests.get(spec.base_url + spec.breakers, timeout=2).json()
-            except (requests.RequestException, ValueError) as e:
-                raise SetupError(f"cannot read the breakers of {name}: {e}") from None
-            stuck = [b["name"] for b in body["breakers"] if b["state"] not in ("closed", "disabled")]
-            if stuck:
-                self.console.line("setup", f"restarting {name}: breakers {', '.join(stuck)} not closed")
-                self.runtime.restart(name)
+        done = restore(self.system, self.runtime, self.toxiproxy, breakers=True, say=lambda s: self.console.line("setup", s))
+        for line in done.lines():
+            self.console.line("setup", line)
 
     def _timeline(self, t0: float) -> None:
         actions: list[tuple[float, int, str]] = []
@@ -196,7 +161,7 @@ class Runner:
                 self.console.line("setup", f"reverting fault {index} failed: {e}; restoring the whole system")
         self._handles.clear()
         try:
-            restore(self.system, self.runtime, self.toxiproxy)
+            restore(self.system, self.runtime, self.toxiproxy, breakers=False)
         except Exception as e:  # noqa: BLE001
             self.console.line("setup", f"restore failed: {e}")
 

@@ -8,9 +8,13 @@ before the scenario does), so a run never starts on a file that cannot work.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pydantic
 from pydantic import Field
@@ -19,6 +23,7 @@ from chaos.checks import CHECKS, Check, check_union
 from chaos.errors import ConfigError, ConfigErrors
 from chaos.faults import FAULTS, Fault, fault_union
 from chaos.model import Model, Seconds, model_vocabulary
+from chaos.parameters import Parameter, resolve
 from chaos.source import Source, load_yaml, validate
 from chaos.system import NAME, System
 
@@ -38,6 +43,7 @@ def _scenario_model() -> type[pydantic.BaseModel]:
         description: str = Field(min_length=1)
         duration: Seconds = Field(gt=0)
         seed: int = 1
+        parameters: dict[str, Parameter] = {}
         load: LoadSpec = LoadSpec()
         faults: list[fault_union()] = Field(min_length=1)  # type: ignore[valid-type]
         checks: list[check_union()] = Field(min_length=1)  # type: ignore[valid-type]
@@ -52,9 +58,10 @@ def scenario_vocabulary() -> set[str]:
 class Scenario:
     """A validated scenario. `spec` is the typed file; the rest is derived."""
 
-    def __init__(self, spec: pydantic.BaseModel, path: Path):
+    def __init__(self, spec: pydantic.BaseModel, path: Path, values: dict[str, Any] | None = None):
         self.spec = spec
         self.path = path
+        self.values = dict(values or {})  # parameter values used
 
     @property
     def name(self) -> str:
@@ -87,6 +94,26 @@ class Scenario:
     def mix(self, system: System) -> dict[str, int]:
         return dict(self.spec.load.mix) if self.spec.load.mix else {r: 1 for r in system.routes}
 
+    def plan(self, system: System) -> list[str]:
+        """What a run will do, in order, and what it will check: for `chaos describe` and `--dry-run`."""
+        lines = [f"{self.name}: {self.description}", ""]
+        if self.values:
+            lines.append("parameters: " + ", ".join(f"{k}={v}" for k, v in self.values.items()))
+        mix = self.mix(system)
+        lines.append(f"load: {self.load.rate:g} req/s to {system.spec.entrypoint} for {self.duration:g} s, "
+                     + ", ".join(f"{r} {w}" for r, w in mix.items()) + f" (seed {self.seed})")
+        events: list[tuple[float, str]] = []
+        for fault in self.faults:
+            events.extend((at, text) for at, text in fault.timeline())
+        lines.append("timeline:")
+        lines.append(f"  {0:6.1f} s  load starts")
+        for at, text in sorted(events, key=lambda e: e[0]):
+            lines.append(f"  {at:6.1f} s  {text}")
+        lines.append(f"  {self.duration:6.1f} s  load stops; faults still active are reverted; acknowledged writes are read back")
+        lines.append("checks:")
+        lines.extend(f"  - {check.title()}" for check in self.checks)
+        return lines
+
 
 def find_scenario(name_or_path: str, system: System) -> Path:
     """A scenario by name (scenarios/NAME.yaml) or by path; ConfigError if there is none."""
@@ -110,12 +137,23 @@ def list_scenarios(system: System) -> list[str]:
     return sorted(p.stem for p in system.scenarios_dir.glob("*.yaml"))
 
 
-def load_scenario(path: Path, system: System) -> Scenario:
-    """Parse, validate and cross-check one scenario file."""
+def load_scenario(path: Path, system: System, params: Mapping[str, str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Scenario:
+    """Parse, validate and cross-check one scenario file. `params` override
+    its parameters (name -> text); so does `env` (NAME -> text; default: none)."""
     source = load_yaml(path)
+    if not isinstance(source.data, dict):
+        raise source.error((), "a scenario is a mapping of name, description, duration, load, faults and checks")
+    data, values = resolve(source, params or {}, env if env is not None else {})
+    source = dataclasses.replace(source, data=data)
     spec = validate(_scenario_model(), source, scenario_vocabulary())
     _cross_check(spec, source, system)
-    return Scenario(spec, path)
+    return Scenario(spec, path, values)
+
+
+def user_env() -> Mapping[str, str]:
+    """The environment, where `make chaos ... NAME=value` puts parameter values."""
+    return os.environ
 
 
 def _cross_check(spec: pydantic.BaseModel, source: Source, system: System) -> None:

@@ -53,6 +53,13 @@ class Fault(Model):
         """The services this fault makes slow or unavailable to their callers."""
         raise NotImplementedError
 
+    def timeline(self) -> list[tuple[float, str]]:
+        """(seconds from load start, what happens) for `chaos describe`."""
+        out = [(self.at, self.describe())]
+        if self.duration is not None:
+            out.append((self.at + self.duration, f"revert: {self.describe()}"))
+        return out
+
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
         """Problems with names this spec refers to: (field path, message) pairs."""
         return []

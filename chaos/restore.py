@@ -1,0 +1,70 @@
+"""Bringing a system back to a clean state, whatever an earlier run left.
+
+Clean means: every unit running and not paused, every proxy of the system
+enabled with no toxics, and (optionally) every breaker closed. It needs no
+journal of what an interrupted run did: the system file names every proxy
+and unit that is ours, so restoring all of them covers any fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+from chaos.errors import SetupError
+from chaos.runtime import Runtime
+from chaos.system import System
+from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+
+
+@dataclass
+class Restored:
+    """What restoring had to do."""
+
+    started: list[str] = field(default_factory=list)
+    toxics_removed: int = 0
+    restarted_for_breakers: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.started:
+            out.append(f"started {', '.join(self.started)}")
+        if self.toxics_removed:
+            out.append(f"removed {self.toxics_removed} toxics left by an earlier run")
+        if self.restarted_for_breakers:
+            out.append(f"restarted {', '.join(self.restarted_for_breakers)} to close breakers left open")
+        return out
+
+
+def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bool = True,
+            say: Callable[[str], None] = lambda s: None) -> Restored:
+    """Make the system clean; with `breakers`, also restart any service whose
+    breakers are not closed (breakers live in their service's memory, so a
+    restart is the one sure way to close them). SetupError if it cannot."""
+    done = Restored()
+    done.started = runtime.up()
+    try:
+        for proxy in system.proxies:
+            done.toxics_removed += toxiproxy.clean(proxy)
+    except ToxiproxyError as e:
+        raise SetupError(str(e)) from None
+    if breakers:
+        for name, spec in system.services.items():
+            if not spec.breakers:
+                continue
+            stuck = _not_closed(spec.base_url + spec.breakers, name)
+            if stuck:
+                say(f"restarting {name}: breakers {', '.join(stuck)} not closed")
+                runtime.restart(name)
+                done.restarted_for_breakers.append(name)
+    return done
+
+
+def _not_closed(url: str, service: str) -> list[str]:
+    try:
+        body = requests.get(url, timeout=2).json()
+    except (requests.RequestException, ValueError) as e:
+        raise SetupError(f"cannot read the breakers of {service} at {url}: {e}") from None
+    return [b["name"] for b in body["breakers"] if b["state"] not in ("closed", "disabled")]
