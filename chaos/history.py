@@ -32,6 +32,8 @@ class Request:
     fallback_reason: str | None = None
     write_id: str | None = None  # for write routes: the id of an acknowledged write
     write_body: dict[str, Any] | None = None  # what was written, for the read-back
+    write_key: str | None = None  # the write's idempotency key: a retry reuses it
+    attempt: int = 1  # 2 for the load generator's retry of a failed write
     kind: str = "request"
 
     @property

@@ -23,6 +23,7 @@ from chaos.history import History, ReadBack, Request
 from chaos.system import RouteSpec, System
 
 _VAR = re.compile(r"{(\w+)}")
+RETRY_AFTER = 0.5  # seconds before a failed write is retried
 
 
 class LoadGenerator:
@@ -71,7 +72,7 @@ class LoadGenerator:
             session = self._local.session = requests.Session()
         return session
 
-    def _send(self, route: str, path: str, body: Any, due: float) -> None:
+    def _send(self, route: str, path: str, body: Any, due: float, attempt: int = 1) -> None:
         spec = self.system.routes[route]
         started = time.time()
         status = error = fallback = reason = write_id = None
@@ -90,9 +91,14 @@ class LoadGenerator:
             error = "connection"
         except (ValueError, KeyError, requests.RequestException) as e:
             error = type(e).__name__
+        key = str(body[spec.write.key]) if spec.write and spec.write.key and isinstance(body, dict) and spec.write.key in body else None
         self.history.append(
-            Request(route, spec.method, path, due, started, time.time(), status, error, fallback, reason, write_id, written)
+            Request(route, spec.method, path, due, started, time.time(), status, error, fallback, reason, write_id, written, key, attempt)
         )
+        # A failed write is retried once with the same idempotency key, as a
+        # careful client would: the service must store it once, not twice.
+        if key is not None and attempt == 1 and (status is None or status >= 500) and not self._stop.wait(RETRY_AFTER):
+            self._send(route, path, body, time.time(), attempt=2)
 
 
 def render(system: System, route: RouteSpec, rng: random.Random) -> tuple[str, Any]:
@@ -127,7 +133,8 @@ def render(system: System, route: RouteSpec, rng: random.Random) -> tuple[str, A
 def read_back(system: System, history: History, attempts: int = 3) -> int:
     """Read every acknowledged write back through the entrypoint and record
     whether it came back as written. Returns how many were read."""
-    acked = [r for r in history.of(Request) if r.write_id is not None]
+    # One read per write: a retried write acknowledged twice has one id.
+    acked = list({r.write_id: r for r in history.of(Request) if r.write_id is not None}.values())
     session = requests.Session()
     base = system.entrypoint.base_url
 

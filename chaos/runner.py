@@ -110,14 +110,15 @@ class Runner:
             self.console.line("setup", line)
 
     def _timeline(self, t0: float) -> None:
+        end = self.scenario.duration
         actions: list[tuple[float, int, str]] = []
         for i, fault in enumerate(self.scenario.faults):
-            actions.append((fault.at, i, "apply"))
-            if fault.duration is not None:
-                actions.append((fault.at + fault.duration, i, "revert"))
+            for start, stop in fault.windows(end):
+                actions.append((start, i, "apply"))
+                if not fault.instant and stop < end:
+                    actions.append((stop, i, "revert"))
         actions.sort(key=lambda a: (a[0], a[2] == "apply"))  # at one instant, revert before apply
         next_stats = STATS_EVERY
-        end = self.scenario.duration
         for at, index, action in [*actions, (end, -1, "end")]:
             while (now := time.time() - t0) < at:
                 wait = min(at, next_stats) - now
@@ -137,6 +138,8 @@ class Runner:
         self.console.line("fault", fault.describe())
         self._handles[index] = fault.apply(ctx)
         self.history.append(FaultEvent(index, "start", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), started))
+        if fault.instant:
+            self._revert(index)  # over as soon as applied: record its end now
 
     def _revert(self, index: int) -> None:
         handle = self._handles.pop(index, None)

@@ -104,7 +104,7 @@ class Scenario:
                      + ", ".join(f"{r} {w}" for r, w in mix.items()) + f" (seed {self.seed})")
         events: list[tuple[float, str]] = []
         for fault in self.faults:
-            events.extend((at, text) for at, text in fault.timeline())
+            events.extend(fault.timeline(self.duration))
         lines.append("timeline:")
         lines.append(f"  {0:6.1f} s  load starts")
         for at, text in sorted(events, key=lambda e: e[0]):
@@ -166,6 +166,9 @@ def _cross_check(spec: pydantic.BaseModel, source: Source, system: System) -> No
         if end > spec.duration:
             problems.append(source.error(("faults", i, "duration" if fault.duration else "at"),
                                          f"the fault would end at {end:g} s, after the scenario's duration of {spec.duration:g} s"))
+        if fault.instant and (fault.duration is not None or fault.flap is not None):
+            problems.append(source.error(("faults", i, "duration" if fault.duration is not None else "flap"),
+                                         f"a {fault.kind} is instant: it takes no duration or flap"))
         if fault.at <= 0:
             problems.append(source.error(("faults", i, "at"), "a fault must start after load does, to leave a baseline (at > 0)"))
     for i, check in enumerate(spec.checks):

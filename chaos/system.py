@@ -66,6 +66,7 @@ class WriteSpec(Model):
     id: str = Field(description="field of the response body that identifies the write")
     read: str = Field(description="path that reads the write back, with {id}")
     match: list[str] = Field(default=[], description="fields that must read back as sent")
+    key: str | None = Field(default=None, description="field of the request body the service deduplicates on (idempotency key)")
 
 
 class RouteSpec(Model):

@@ -88,6 +88,10 @@ class Toxiproxy:
         body = {"name": name, "type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes}
         return self._call("POST", f"/proxies/{proxy}/toxics", body)
 
+    def update_toxic(self, proxy: str, name: str, attributes: dict[str, int]) -> None:
+        """Change a live toxic's attributes (e.g. a growing latency)."""
+        self._call("POST", f"/proxies/{proxy}/toxics/{name}", {"attributes": attributes})
+
     def toxics(self, proxy: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/proxies/{proxy}/toxics") or []
 

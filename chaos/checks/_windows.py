@@ -14,6 +14,7 @@ class Window:
     start: float
     end: float
     label: str = ""
+    targets: frozenset[str] = frozenset()
 
     def holds(self, t: float) -> bool:
         return self.start <= t < self.end
@@ -41,19 +42,18 @@ def load_start(history: History) -> float:
 def fault_windows(history: History, touching: frozenset[str] | None = None) -> list[Window]:
     """The windows in which faults were active, optionally only those whose
     targets include one of `touching`; an unended fault lasts to the run's end."""
-    starts: dict[int, FaultEvent] = {}
-    ends: dict[int, float] = {}
-    for e in history.of(FaultEvent):
-        if e.phase == "start":
-            starts[e.index] = e
-        elif e.phase == "end":
-            ends[e.index] = e.at
+    open_: dict[int, FaultEvent] = {}
     out = []
-    for index, start in sorted(starts.items(), key=lambda kv: kv[1].at):
-        if touching is not None and not set(start.targets) & touching:
-            continue
-        out.append(Window(start.at, ends.get(index, run_end(history)), start.description))
-    return out
+    for e in sorted(history.of(FaultEvent), key=lambda e: e.at):
+        if e.phase == "start":
+            open_[e.index] = e
+        elif e.phase == "end" and e.index in open_:
+            start = open_.pop(e.index)
+            out.append(Window(start.at, e.at, start.description, frozenset(start.targets)))
+    out.extend(Window(s.at, run_end(history), s.description, frozenset(s.targets)) for s in open_.values())
+    if touching is not None:
+        out = [w for w in out if w.targets & touching]
+    return sorted(out, key=lambda w: w.start)
 
 
 def state_windows(history: History, breaker: str, state: str) -> list[Window]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from chaos.checks import Verdict, register
 from chaos.checks._breaker import BreakerCheck
 from chaos.checks._windows import breaker_info, state_windows
@@ -16,9 +18,11 @@ from chaos.system import System
 class BreakerOpens(BreakerCheck):
     kind: Literal["breaker_opens"]
     within: Seconds = 3.0
+    calls: int | None = Field(default=None, ge=1, description="also: opens within this many requests that needed the target")
 
     def title(self) -> str:
-        return f"breaker {self.breaker} opens within {self.within:g} s"
+        calls = f" and {self.calls} calls" if self.calls else ""
+        return f"breaker {self.breaker} opens within {self.within:g} s{calls}"
 
     def evaluate(self, history: History, system: System) -> Verdict:
         faults = self.faults(history, system)
@@ -36,10 +40,14 @@ class BreakerOpens(BreakerCheck):
                 f"{self.breaker} never opened during the fault ({fault.label}, {fault.length:.1f} s, {calls} requests sent)",
             )
         delay = opened[0].start - fault.start
-        status = "pass" if delay <= self.within else "fail"
+        routes = set(system.routes_depending_on(frozenset({self.target(system)})))
+        calls = sum(1 for r in history.of(Request) if r.route in routes and fault.start <= r.t_start < opened[0].start)
+        ok = delay <= self.within and (self.calls is None or calls <= self.calls)
+        bound = f"bound {self.within:g} s" + (f" and {self.calls} calls" if self.calls else "")
         return self.verdict(
-            status,
-            f"breaker {self.breaker} opened {delay:.2f} s after the fault started ({fault.label}); bound {self.within:g} s",
+            "pass" if ok else "fail",
+            f"breaker {self.breaker} opened {delay:.2f} s and {calls} calls after the fault started ({fault.label}); {bound}",
             delay_s=round(delay, 4),
             bound_s=self.within,
+            calls=calls,
         )

@@ -28,8 +28,14 @@ class WritesDurable(Check):
         before = sum(r.t_end < first for r in acked)
         during = sum(first <= r.t_end < last for r in acked)
         read = {b.write_id: b for b in history.of(ReadBack)}
-        missing = [r.write_id for r in acked if r.write_id not in read or not read[r.write_id].ok]
-        doubled = [i for i, n in Counter(r.write_id for r in acked).items() if n > 1]
+        missing = sorted({r.write_id for r in acked if r.write_id not in read or not read[r.write_id].ok})
+        ids_by_key: dict[str, set[str]] = {}
+        for r in acked:
+            if r.write_key is not None:
+                ids_by_key.setdefault(r.write_key, set()).add(r.write_id or "")
+        doubled = [k for k, ids in ids_by_key.items() if len(ids) > 1]
+        shared = [i for i, n in Counter(r.write_id for r in acked if r.write_key is None).items() if n > 1]
+        retried = sum(1 for r in history.of(Request) if r.attempt > 1 and r.write_key is not None)
         evidence = f"{len(acked)} writes acknowledged ({before} before, {during} during, {len(acked) - before - during} after the fault)"
         if missing:
             details = "; ".join(read[i].detail if i in read else f"{i}: never read back" for i in missing[:5])
@@ -37,5 +43,10 @@ class WritesDurable(Check):
                 "fail", f"{evidence}; {len(missing)} not read back intact: {details}", acked=len(acked), missing=len(missing)
             )
         if doubled:
-            return self.verdict("fail", f"{evidence}; ids acknowledged twice: {', '.join(doubled[:5])}", doubled=len(doubled))
-        return self.verdict("pass", f"{evidence}; all {len(acked)} read back intact", acked=len(acked), missing=0)
+            detail = "; ".join(f"{k}: ids {', '.join(sorted(ids_by_key[k]))}" for k in doubled[:3])
+            return self.verdict("fail", f"{evidence}; {len(doubled)} written twice under one key: {detail}", doubled=len(doubled))
+        if shared:
+            return self.verdict("fail", f"{evidence}; one id acknowledged for different writes: {', '.join(shared[:5])}", doubled=len(shared))
+        unique = len({r.write_id for r in acked})
+        retries = f"; {retried} failed writes retried with their key, none stored twice" if retried else ""
+        return self.verdict("pass", f"{evidence}; all {unique} read back intact{retries}", acked=len(acked), missing=0, retried=retried)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, Union
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Union
 
 from pydantic import Field
 
@@ -38,12 +38,34 @@ class FaultContext:
     run_id: str  # names the toxics of this run, so they can be told apart
 
 
+class Flap(Model):
+    """On/off cycles: the fault is applied for `on`, reverted for `off`, and so on."""
+
+    on: Seconds = Field(gt=0)
+    off: Seconds = Field(gt=0)
+
+
 class Fault(Model):
     """Base of every fault spec: when it starts and how long it lasts."""
+
+    # An instant fault (a restart) happens and is over: it takes no duration.
+    instant: ClassVar[bool] = False
 
     kind: str
     at: Seconds = Field(description="when it starts, from the start of load")
     duration: Seconds | None = Field(default=None, description="how long it lasts; unset: until the scenario ends")
+    flap: Flap | None = Field(default=None, description="apply and revert in cycles within the duration")
+
+    def windows(self, scenario_end: float) -> list[tuple[float, float]]:
+        """When the fault is active: one window, or one per flap cycle."""
+        end = scenario_end if self.duration is None else self.at + self.duration
+        if self.flap is None:
+            return [(self.at, end)]
+        out, t = [], self.at
+        while t < end:
+            out.append((t, min(end, t + self.flap.on)))
+            t += self.flap.on + self.flap.off
+        return out
 
     # A sentence that says what the fault does, for `describe` and the report.
     def describe(self) -> str:
@@ -53,11 +75,15 @@ class Fault(Model):
         """The services this fault makes slow or unavailable to their callers."""
         raise NotImplementedError
 
-    def timeline(self) -> list[tuple[float, str]]:
+    def timeline(self, scenario_end: float) -> list[tuple[float, str]]:
         """(seconds from load start, what happens) for `chaos describe`."""
-        out = [(self.at, self.describe())]
-        if self.duration is not None:
-            out.append((self.at + self.duration, f"revert: {self.describe()}"))
+        if self.instant:
+            return [(self.at, self.describe())]
+        out = []
+        for start, end in self.windows(scenario_end):
+            out.append((start, self.describe()))
+            if end < scenario_end or self.duration is not None:
+                out.append((end, f"revert: {self.describe()}"))
         return out
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
@@ -107,6 +133,36 @@ class ServiceFault(Fault):
         return []
 
 
+class ToxicFault(EdgeFault):
+    """A fault made of one Toxiproxy toxic on one edge.
+
+    `toxicity` is the share of *connections* the toxic applies to: Toxiproxy
+    rolls it once per connection, not per request. HTTP clients keep pooled
+    keep-alive connections that carry many requests, so toxicity 0.3 can
+    mean all or none of a caller's requests for a while: for a share of
+    requests, use an HTTP fault instead.
+    """
+
+    toxic: ClassVar[str]
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: float = Field(default=1.0, ge=0, le=1, description="share of connections affected (rolled per connection)")
+
+    def attributes(self) -> dict[str, int]:
+        """The toxic's attributes; Toxiproxy wants integers."""
+        raise NotImplementedError
+
+    def details(self) -> str:
+        return ", ".join(f"{k} {v}" for k, v in self.attributes().items())
+
+    def describe(self) -> str:
+        share = f", {self.toxicity:.0%} of connections" if self.toxicity < 1 else ""
+        details = self.details()
+        return f"{self.toxic}{' ' + details if details else ''} on {self.edge} ({self.stream}{share})"
+
+    def apply(self, ctx: FaultContext) -> Handle:
+        return self.add_toxic(ctx, self.toxic, self.attributes(), self.stream, self.toxicity)
+
+
 @dataclass
 class ToxicHandle:
     toxiproxy: Toxiproxy
@@ -142,4 +198,4 @@ def fault_union() -> Any:
     return Annotated[Union[members], Field(discriminator="kind")]  # type: ignore[valid-type]
 
 
-__all__ = ["FAULTS", "EdgeFault", "Fault", "FaultContext", "Handle", "ServiceFault", "fault_union", "register"]
+__all__ = ["FAULTS", "EdgeFault", "Fault", "FaultContext", "Flap", "Handle", "ServiceFault", "ToxicFault", "fault_union", "register"]

@@ -16,11 +16,13 @@ class Kill(ServiceFault):
 
     def apply(self, ctx: FaultContext) -> Handle:
         ctx.runtime.kill(self.service)
-        return _Start(ctx.runtime, self.service)
+        return StartAgain(ctx.runtime, self.service)
 
 
 @dataclass
-class _Start:
+class StartAgain:
+    """Revert of kill and stop: start the service if it is not running."""
+
     runtime: Runtime
     service: str
 

@@ -1,22 +1,21 @@
-"""latency: every byte on an edge waits `latency` ms (plus up to `jitter`)."""
+"""latency: every chunk of data on an edge waits `latency` ms (plus up to `jitter`)."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from chaos.faults import EdgeFault, FaultContext, Handle, register
+from chaos.faults import ToxicFault, register
 
 
 @register
-class Latency(EdgeFault):
+class Latency(ToxicFault):
+    toxic: ClassVar[str] = "latency"
     kind: Literal["latency"]
     latency: int = Field(ge=0, le=600_000, description="milliseconds added")
     jitter: int = Field(default=0, ge=0, le=600_000, description="milliseconds, random either way")
-    stream: Literal["upstream", "downstream"] = "downstream"
 
-    def describe(self) -> str:
-        jitter = f" ± {self.jitter} ms" if self.jitter else ""
-        return f"latency {self.latency} ms{jitter} on {self.edge} ({self.stream})"
+    def attributes(self) -> dict[str, int]:
+        return {"latency": self.latency, "jitter": self.jitter}
 
-    def apply(self, ctx: FaultContext) -> Handle:
-        return self.add_toxic(ctx, "latency", {"latency": self.latency, "jitter": self.jitter}, self.stream)
+    def details(self) -> str:
+        return f"{self.latency} ms" + (f" ± {self.jitter} ms" if self.jitter else "")

@@ -33,13 +33,13 @@ WRITES = WritesDurable(kind="writes_durable")
 def test_a_healthy_run_passes_every_check(system):
     verdicts = evaluate_all([opens(), fast(), CONTAIN, recovers(), WRITES], run(), system)
     assert [v.status for v in verdicts] == ["pass"] * 5, verdicts
-    assert "opened 0.30 s after" in verdicts[0].evidence
+    assert "opened 0.30 s and 3 calls after" in verdicts[0].evidence
     assert "p99 of profile, user-orders, place-order while open: 5 ms (bound 200 ms" in verdicts[1].evidence
 
 
 def test_breaker_opens_fails_when_it_opens_too_late(system):
     v = opens(within=3).evaluate(run(opens_at=12.0), system)
-    assert v.status == "fail" and "4.00 s after" in v.evidence
+    assert v.status == "fail" and "4.00 s and 40 calls after" in v.evidence
 
 
 def test_breaker_opens_fails_when_it_never_opens(system):

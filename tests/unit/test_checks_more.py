@@ -1,0 +1,114 @@
+"""The checks added with the fault catalogue: each passes on a history that
+has the property and fails, for the right reason, on one that lacks it."""
+
+from chaos.checks.breaker_opens import BreakerOpens
+from chaos.checks.breaker_reopens import BreakerReopens
+from chaos.checks.breaker_stays_closed import BreakerStaysClosed
+from chaos.checks.error_budget import ErrorBudget
+from chaos.checks.fallback_served import FallbackServed
+from chaos.checks.steady_state import SteadyState
+from chaos.checks.writes_durable import WritesDurable
+from chaos.history import History, ReadBack
+
+from .histories import BREAKER, T0, request, run
+
+STAYS = BreakerStaysClosed(kind="breaker_stays_closed", breaker=BREAKER)
+REOPENS = BreakerReopens(kind="breaker_reopens", breaker=BREAKER)
+RELAPSE = [("closed", "open", 8.3), ("open", "half-open", 13.3), ("half-open", "open", 13.3),
+           ("open", "half-open", 19.0), ("half-open", "closed", 19.0)]
+
+
+def test_opens_within_n_calls(system):
+    assert BreakerOpens(kind="breaker_opens", breaker=BREAKER, calls=5).evaluate(run(), system).status == "pass"
+    v = BreakerOpens(kind="breaker_opens", breaker=BREAKER, calls=5).evaluate(run(opens_at=9.0), system)
+    assert v.status == "fail" and "10 calls" in v.evidence
+
+
+def test_stays_closed_passes_without_a_trip_and_fails_with_one(system):
+    assert STAYS.evaluate(run(opens_at=None), system).status == "pass"
+    v = STAYS.evaluate(run(), system)
+    assert v.status == "fail" and "opened 1 times, first 0.30 s after" in v.evidence
+
+
+def test_stays_closed_is_unknown_with_breakers_off(system):
+    assert STAYS.evaluate(run(opens_at=None, enabled=False), system).status == "unknown"
+
+
+def test_reopens_on_a_failed_trial(system):
+    v = REOPENS.evaluate(run(transitions=RELAPSE), system)
+    assert v.status == "pass" and "1 failed trials re-opened" in v.evidence
+
+
+def test_reopens_fails_when_a_trial_closes_the_breaker_during_the_fault(system):
+    closes = [("closed", "open", 8.3), ("open", "half-open", 13.3), ("half-open", "closed", 13.3)]
+    v = REOPENS.evaluate(run(transitions=closes), system)
+    assert v.status == "fail" and "it closed on a trial while the fault lasted" in v.evidence
+
+
+def test_reopens_fails_without_any_trial(system):
+    v = REOPENS.evaluate(run(transitions=[("closed", "open", 8.3)]), system)
+    assert v.status == "fail" and "no trial" in v.evidence
+
+
+def test_fallback_served_passes_when_every_affected_answer_is_handled(system):
+    v = FallbackServed(kind="fallback_served").evaluate(run(), system)
+    assert v.status == "pass", v.evidence
+
+
+def test_fallback_served_fails_on_raw_errors(system):
+    v = FallbackServed(kind="fallback_served").evaluate(run(affected_fallback=False), system)
+    assert v.status == "fail" and "raw errors (504)" in v.evidence
+
+
+def test_degraded_requires_2xx_fallbacks(system):
+    v = FallbackServed(kind="fallback_served", degraded=True, routes=["profile"]).evaluate(run(), system)
+    assert v.status == "pass"  # the synthetic profile fallback is a 200 marked degraded
+    v = FallbackServed(kind="fallback_served", degraded=True, routes=["profile"]).evaluate(run(affected_fallback=False), system)
+    assert v.status == "fail"
+
+
+def test_steady_state_before_and_after(system):
+    check = SteadyState(kind="steady_state", settle=4)
+    assert check.evaluate(run(), system).status == "pass"
+    slow = run(user_latency_during=0.012)
+    slow.append(request("user", 29.0, 0.9))  # one very slow answer after recovery
+    for i in range(40):
+        slow.append(request("user", 23.0 + i * 0.1, 0.8))
+    v = check.evaluate(slow, system)
+    assert v.status == "fail" and "after:" in v.evidence
+
+
+def test_steady_state_is_unknown_without_time_after_the_fault(system):
+    v = SteadyState(kind="steady_state", settle=20).evaluate(run(), system)
+    assert v.status == "unknown" and "needs 20 s of load after" in v.evidence
+
+
+def test_error_budget(system):
+    assert ErrorBudget(kind="error_budget", route="user", budget=0.01).evaluate(run(), system).status == "pass"
+    v = ErrorBudget(kind="error_budget", route="user", budget=0.01).evaluate(run(user_status_during=500), system)
+    assert v.status == "fail" and "budget 1.0%" in v.evidence
+    # fallback 503s (here: a breaker that never opened, every answer a fallback 503) count only when asked
+    fallback_503s = run(opens_at=None)
+    assert ErrorBudget(kind="error_budget", route="profile", budget=0.01).evaluate(fallback_503s, system).status == "pass"
+    v = ErrorBudget(kind="error_budget", route="profile", budget=0.01, fallback_counts=True).evaluate(fallback_503s, system)
+    assert v.status == "fail"
+
+
+def test_writes_stored_twice_under_one_key_fail(system):
+    h = History()
+    h.append(request("place-order", 1.0, 0.02, 504, write_key="k1"))
+    h.append(request("place-order", 1.5, 0.02, 201, write_id="7", write_key="k1", attempt=2))
+    h.append(request("place-order", 2.0, 0.02, 201, write_id="8", write_key="k1"))
+    for i in ("7", "8"):
+        h.append(ReadBack("place-order", i, 200, True, f"{i}: ok", T0 + 5))
+    v = WritesDurable(kind="writes_durable").evaluate(h, system)
+    assert v.status == "fail" and "written twice under one key: k1: ids 7, 8" in v.evidence
+
+
+def test_a_retried_write_stored_once_passes(system):
+    h = History()
+    h.append(request("place-order", 1.0, 0.02, 504, write_key="k1"))
+    h.append(request("place-order", 1.5, 0.02, 201, write_id="7", write_key="k1", attempt=2))
+    h.append(ReadBack("place-order", "7", 200, True, "7: ok", T0 + 5))
+    v = WritesDurable(kind="writes_durable").evaluate(h, system)
+    assert v.status == "pass" and "1 failed writes retried with their key, none stored twice" in v.evidence
