@@ -189,7 +189,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     for name in list_scenarios(system):
         try:
             scenario = load_scenario(system.scenarios_dir / f"{name}.yaml", system)
-            console.say(f"{name:<24} {scenario.description}")
+            console.say(f"{name:<24} {scenario.duration:>4g} s  {scenario.summary}")
         except ConfigError as e:
             console.say(f"{name:<24} INVALID: {str(e).splitlines()[0]}")
     return EXIT_PASS

@@ -72,6 +72,12 @@ class Scenario:
         return " ".join(self.spec.description.split())
 
     @property
+    def summary(self) -> str:
+        """The description's first sentence: one line for `chaos list`."""
+        first = self.description.split(". ")[0].rstrip(".")
+        return first + "."
+
+    @property
     def duration(self) -> float:
         return self.spec.duration
 

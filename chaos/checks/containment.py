@@ -44,7 +44,10 @@ class Containment(Check):
         if not routes:
             return self.verdict("unknown", f"every route needs one of {', '.join(sorted(faulted))}")
         base = requests_in(history, routes, [Window(load_start(history) + self.warmup, faults[0].start)])
-        during = requests_in(history, routes, [Window(f.start + self.grace, f.end) for f in faults if f.length > self.grace])
+        # The whole incident, from the first fault (past the grace) to the last
+        # one's end: flapping faults leave gaps, but the damage they do does not.
+        incident = Window(faults[0].start + self.grace, max(f.end for f in faults))
+        during = requests_in(history, routes, [incident])
         if len(base) < self.min_requests or len(during) < self.min_requests:
             return self.verdict(
                 "unknown", f"too few requests on {', '.join(routes)}: {len(base)} at baseline, {len(during)} during the fault"

@@ -24,7 +24,11 @@ class Pause(ServiceFault):
 class _Resume:
     runtime: Runtime
     service: str
+    done: bool = False
 
     def revert(self) -> str:
+        if self.done:
+            return f"{self.service} already resumed"
         self.runtime.resume(self.service)
+        self.done = True
         return f"resumed {self.service}"

@@ -30,6 +30,12 @@ def test_stays_closed_passes_without_a_trip_and_fails_with_one(system):
     assert v.status == "fail" and "opened 1 times, first 0.30 s after" in v.evidence
 
 
+def test_stays_closed_judges_a_fault_on_another_service(system):
+    """cascade: inventory is slow, the gateway's breaker for orders must not trip."""
+    assert STAYS.evaluate(run(opens_at=None, targets=("inventory",)), system).status == "pass"
+    assert STAYS.evaluate(run(targets=("inventory",)), system).status == "fail"
+
+
 def test_stays_closed_is_unknown_with_breakers_off(system):
     assert STAYS.evaluate(run(opens_at=None, enabled=False), system).status == "unknown"
 
