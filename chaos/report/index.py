@@ -50,8 +50,8 @@ def nightly_index(summary: dict[str, Any]) -> str:
         f"<li>{badge(CHANGE_STATUS[c['change']], c['change'])} {esc(c['scenario'])}"
         f"{' / ' + esc(c['check']) if c.get('check') else ''}: {esc(c['was'] or '-')} &rarr; {esc(c['now'] or '-')}</li>"
         for c in summary["changes"]
-    ) or f"<li>{'no change since the previous nightly' if summary.get('previous') else 'no previous nightly to compare with'}</li>"
-    about = {k: summary[k] for k in ("started", "breakers", "runtime", "repeat", "wall_time_s", "previous") if summary.get(k) not in (None, "")}
+    ) or f"<li>{'no change since the previous nightly' if summary.get('previous_folder') else 'no previous nightly to compare with'}</li>"
+    about = {k: summary[k] for k in ("started", "breakers", "runtime", "repeat", "wall_time_s", "previous_folder") if summary.get(k) not in (None, "")}
     body = f"""
 <p class="meta">flask-chaos nightly resilience results</p>
 <h1>nightly {badge("pass" if summary["passed"] else "fail", "PASSED" if summary["passed"] else "FAILED")}</h1>
