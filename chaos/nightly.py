@@ -217,9 +217,12 @@ def scenario_runner(system: Any, runtime: Any, console_for: Callable[[Any], Any]
         except ConfigError as e:  # one broken file must not stop the whole nightly
             return RunRecord(name, repeat, "error", started=started, error=f"invalid scenario: {e}")
         console = console_for(scenario)
+        console.t0 = None  # the plain console is shared: its times must not run on from the last scenario
         try:
             result = Runner(system, scenario, runtime, console, reports=reports, meta=dict(meta)).run(keep_up=True)
             console.verdicts(result.verdicts)
+            console.say(f"{name}: {'PASSED' if result.passed else 'FAILED'} in {result.wall_time:.1f} s; "
+                        f"report {result.run_dir / 'report.html' if result.run_dir else '-'}")
         except SetupError as e:
             return RunRecord(name, repeat, "error", started=started, wall_time=time.time() - started, error=f"set-up failed: {e}")
         finally:

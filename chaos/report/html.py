@@ -27,6 +27,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge.pass { background: #1e8e3e; } .badge.fail { background: #d93025; } .badge.unknown { background: #e37400; }
 .badge.flaky { background: #a142f4; } .badge.error { background: #5f6368; } .badge.new { background: #1a73e8; }
 tr.fail td, tr.unknown td, tr.flaky td, tr.error td { background: #fdf1f0; }
+#scenarios td:nth-child(-n+4) { white-space: nowrap; }
 .figures { color: #555; font-size: 12px; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
 pre { background: #f3f4f6; padding: 10px; border-radius: 6px; overflow-x: auto; font-size: 12px; }
 a { color: #1a73e8; } dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; } dt { color: #666; } dd { margin: 0; }
