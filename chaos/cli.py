@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
     nightly = sub.add_parser("nightly", help="run every scenario REPEAT times; combined JUnit XML, index page, changes")
     nightly.add_argument("scenarios", nargs="*", help="default: every scenario")
-    nightly.add_argument("--repeat", type=int, default=int(os.environ.get("REPEAT") or 1), help="runs of each scenario (default: $REPEAT or 1)")
+    nightly.add_argument("--repeat", type=int, default=os.environ.get("REPEAT") or "1", help="runs of each scenario (default: $REPEAT or 1)")
     _breakers_option(nightly)
     nightly.add_argument("--reports", type=Path, default=Path(os.environ.get("CHAOS_REPORTS", "reports")),
                          help="results go to REPORTS/nightly/<time>/ (default: reports/)")
