@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     _param_option(describe)
     describe.set_defaults(func=cmd_describe)
     sub.add_parser("reset", help="restore a clean system: no toxics, every service up, every breaker closed").set_defaults(func=cmd_reset)
+    nightly = sub.add_parser("nightly", help="run every scenario REPEAT times; combined JUnit XML, index page, changes")
+    nightly.add_argument("scenarios", nargs="*", help="default: every scenario")
+    nightly.add_argument("--repeat", type=int, default=os.environ.get("REPEAT") or "1", help="runs of each scenario (default: $REPEAT or 1)")
+    _breakers_option(nightly)
+    nightly.add_argument("--reports", type=Path, default=Path(os.environ.get("CHAOS_REPORTS", "reports")),
+                         help="results go to REPORTS/nightly/<time>/ (default: reports/)")
+    nightly.set_defaults(func=cmd_nightly)
 
     up = sub.add_parser("up", help="start Toxiproxy and every service, and leave them running")
     _breakers_option(up)
@@ -127,11 +134,16 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             console.say(line)
         console.say(f"\ndry run: valid; would run with breakers {args.breakers} on the {args.runtime} runtime; nothing started")
         return EXIT_PASS
+    console = _console_for(scenario, args, console)
     console.say(f"scenario {scenario.name}: {scenario.description}")
     console.say(f"breakers {args.breakers}, runtime {args.runtime}, {scenario.duration:g} s\n")
-    result = Runner(system, scenario, runtime, console, reports=args.reports).run(keep_up=args.keep_up)
-    console.verdicts(result.verdicts)
-    where = f"; evidence in {result.run_dir}" if result.run_dir else ""
+    try:
+        result = Runner(system, scenario, runtime, console, reports=args.reports,
+                        meta={"breakers": args.breakers, "runtime": args.runtime}).run(keep_up=args.keep_up)
+        console.verdicts(result.verdicts)
+    finally:
+        console.close()
+    where = f"; evidence in {result.run_dir}, report {result.run_dir / 'report.html'}" if result.run_dir else ""
     console.say(f"{scenario.name}: {'PASSED' if result.passed else 'FAILED'} in {result.wall_time:.1f} s{where}")
     return EXIT_PASS if result.passed else EXIT_FAIL
 
@@ -154,6 +166,29 @@ def cmd_reset(args: argparse.Namespace, console: Console) -> int:
         console.say(line)
     console.say("clean: every service up, no toxics, every breaker closed")
     return EXIT_PASS
+
+def _console_for(scenario, args: argparse.Namespace, plain: Console):  # type: ignore[no-untyped-def]
+    """A terminal gets the live view; a pipe or a CI log gets plain lines."""
+    if not sys.stdout.isatty():
+        return plain
+    from chaos.live import LiveConsole
+
+    return LiveConsole.for_scenario(scenario, f"breakers {args.breakers}, runtime {args.runtime}")
+
+
+def cmd_nightly(args: argparse.Namespace, console: Console) -> int:
+    from chaos.nightly import Nightly, scenario_runner, stack_kept_up
+
+    if args.repeat < 1:
+        raise ConfigError(None, None, "REPEAT", f"must be 1 or more, not {args.repeat}")
+    system = _system(args)
+    runtime = _runtime(args, system, args.breakers)
+    names = args.scenarios or list_scenarios(system)
+    meta = {"breakers": args.breakers, "runtime": args.runtime}
+    run_one = scenario_runner(system, runtime, lambda scenario: _console_for(scenario, args, console), meta)
+    with stack_kept_up(runtime, [TOXIPROXY, *system.services]):
+        summary = Nightly(names, args.repeat, run_one, args.reports / "nightly", console.say, **meta).run()
+    return EXIT_PASS if summary["passed"] else EXIT_FAIL
 
 
 def cmd_up(args: argparse.Namespace, console: Console) -> int:

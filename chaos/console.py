@@ -50,6 +50,9 @@ class Console:
         p99 = percentile([r.latency for r in recent], 99)
         self.line("load", f"{len(recent) / window:5.1f} req/s  not ok {errors:4.0%}  fallback {fallback:4.0%}  p99 {ms(p99)}")
 
+    def close(self) -> None:
+        """Nothing to stop (the live console's counterpart stops its panel)."""
+
     def verdicts(self, verdicts: list[Verdict]) -> None:
         width = max(len(v.check) for v in verdicts)
         self.say("")

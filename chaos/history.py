@@ -110,7 +110,8 @@ class Mark:
 
 Event = Request | Transition | BreakerInfo | FaultEvent | ReadBack | Mark
 E = TypeVar("E", Request, Transition, BreakerInfo, FaultEvent, ReadBack, Mark)
-_TYPES: dict[str, type] = {t.kind: t for t in (Request, Transition, BreakerInfo, FaultEvent, ReadBack, Mark)}  # type: ignore[attr-defined]
+# With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
+_TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t for t in (Request, Transition, BreakerInfo, FaultEvent, ReadBack, Mark)}  # type: ignore[attr-defined]
 
 
 class History:

@@ -9,11 +9,10 @@ it cleans every proxy of the system and starts or thaws every unit.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.checks import Verdict, evaluate_all
@@ -22,6 +21,7 @@ from chaos.faults import Fault, FaultContext, Handle
 from chaos.history import FaultEvent, History, Mark
 from chaos.load import LoadGenerator, read_back
 from chaos.observe import BreakerWatcher
+from chaos.report import LogMarks, run_info, versions, write_run_folder
 from chaos.runtime import Runtime, Status
 from chaos.scenario import Scenario
 from chaos.system import System
@@ -46,8 +46,10 @@ class RunResult:
 
 
 class Runner:
-    def __init__(self, system: System, scenario: Scenario, runtime: Runtime, console: Console, reports: Path | None = None):
+    def __init__(self, system: System, scenario: Scenario, runtime: Runtime, console: Console, reports: Path | None = None,
+                 meta: dict | None = None):
         self.system = system
+        self.meta = dict(meta or {})  # how the run was asked for (breakers, runtime), for its report
         self.scenario = scenario
         self.runtime = runtime
         self.console = console
@@ -60,11 +62,13 @@ class Runner:
     def run(self, keep_up: bool = False) -> RunResult:
         """Run the scenario and judge it. SetupError if the system cannot be brought up."""
         began = time.time()
+        logs = LogMarks(self.runtime, ["toxiproxy", *self.system.services])  # copy only this run's part of each log
         was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
         watcher = BreakerWatcher(self.system, self.history, self._on_transition)
         load = None
         try:
             self._set_up()
+            self.meta.setdefault("versions", versions(self.toxiproxy))
             watcher.start()
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
             load = LoadGenerator(
@@ -98,7 +102,7 @@ class Runner:
         self.history.append(Mark("run-end", time.time()))
         verdicts = evaluate_all(self.scenario.checks, self.history, self.system)
         result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began)
-        result.run_dir = self._save(result)
+        result.run_dir = self._save(result, began, logs)
         return result
 
     # -- steps ----------------------------------------------------------------
@@ -171,13 +175,10 @@ class Runner:
     def _on_transition(self, t) -> None:  # type: ignore[no-untyped-def]
         self.console.line("breaker", f"{t.breaker}  {t.old} -> {t.new}", t.at)
 
-    def _save(self, result: RunResult) -> Path | None:
+    def _save(self, result: RunResult, began: float, logs: LogMarks) -> Path | None:
         if self.reports is None:
             return None
         run_dir = self.reports / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}-{self.run_id}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        result.history.write_jsonl(run_dir / "history.jsonl")
-        verdicts = {"scenario": self.scenario.name, "passed": result.passed, "wall_time_s": round(result.wall_time, 2),
-                    "verdicts": [asdict(v) for v in result.verdicts]}
-        (run_dir / "verdicts.json").write_text(json.dumps(verdicts, indent=2))
+        info = run_info(self.scenario, self.run_id, began, result.wall_time, result.passed, self.meta)
+        write_run_folder(run_dir, result.history, result.verdicts, info, logs)
         return run_dir

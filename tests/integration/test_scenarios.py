@@ -15,6 +15,9 @@ import pytest
 
 from chaos.runtime import TOXIPROXY, Status, make_runtime
 
+from ..browser import assert_report_renders
+from ..evidence import assert_run_folder, junit_cases
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,7 +51,7 @@ def clean_stack(system):
 
 
 @pytest.mark.parametrize("scenario", ["order-down", "order-slow"])
-def test_scenario_passes_with_breakers_on(scenario, tmp_path):
+def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
     result = chaos("run", scenario, "--reports", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -58,10 +61,15 @@ def test_scenario_passes_with_breakers_on(scenario, tmp_path):
     assert all(v["status"] == "pass" for v in found.values()), found
     fast = found["gateway->orders fails fast"]["figures"]
     assert fast["p99_s"] <= fast["bound_s"] <= 0.2 and fast["fallback_share"] >= 0.95
+    (run_dir,) = list(tmp_path.iterdir())
+    assert_run_folder(run_dir, [TOXIPROXY, *system.services])
+    assert "Listening at: http://127.0.0.1:5102" in (run_dir / "logs" / "orders.log").read_text()  # this run's start of orders
+    if scenario == "order-down":  # one real report is enough to prove it opens offline with its plot
+        assert assert_report_renders(run_dir / "report.html", run_dir, checks=5) == ["pass"] * 5
     print(f"\n{scenario}: " + "; ".join(v["evidence"] for v in found.values()))
 
 
-def test_order_slow_fails_with_breakers_off(tmp_path):
+def test_order_slow_fails_with_breakers_off(tmp_path, system):
     """The checks can fail: without breakers the gateway waits out every slow
     call, its threads fill up, and even user reads suffer."""
     result = chaos("run", "order-slow", "--reports", str(tmp_path), breakers="off")
@@ -70,6 +78,11 @@ def test_order_slow_fails_with_breakers_off(tmp_path):
     assert found["gateway->orders fails fast"]["status"] == "fail"
     assert found["unaffected routes contained"]["status"] == "fail"
     assert found["gateway->orders fails fast"]["figures"]["p99_s"] >= 0.9  # waited out the 1 s read timeout
+    (run_dir,) = list(tmp_path.iterdir())
+    assert_run_folder(run_dir, [TOXIPROXY, *system.services])
+    cases = junit_cases(run_dir / "junit.xml")
+    assert cases[("order-slow", "gateway->orders fails fast")] == "fail"
+    assert cases[("order-slow", "unaffected routes contained")] == "fail"
     print("\norder-slow, breakers off: " + "; ".join(v["evidence"] for v in found.values()))
 
 
@@ -86,3 +99,9 @@ def test_a_scenario_with_a_typo_exits_2_naming_file_line_and_field(tmp_path):
     assert result.returncode == 2
     assert f"{bad}:13: faults[0].servce: unknown field (did you mean 'service'?)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_nightly_refuses_a_repeat_below_one_and_starts_nothing(tmp_path):
+    result = chaos("nightly", "--repeat", "0", "--reports", str(tmp_path))
+    assert result.returncode == 2 and "REPEAT" in result.stderr and "must be 1 or more" in result.stderr
+    assert list(tmp_path.iterdir()) == []
