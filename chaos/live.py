@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rich.console import Console as RichConsole
-from rich.console import Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
