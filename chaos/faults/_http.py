@@ -73,6 +73,8 @@ class HttpAssault(ServiceFault):
                 response = session.put(url, json=body, timeout=TIMEOUT)
         except requests.RequestException as exc:
             raise SetupError(f"cannot set the assault on {self.service} at {url}: {exc}") from None
+        if response.status_code == 404:
+            raise SetupError(f"{self.service} has no assaults endpoint at {url}: is it running with CHAOS_ASSAULTS=on?")
         if response.status_code != 200:
             raise SetupError(f"{self.service} refused the assault ({response.status_code} at {url}): {response.text[:300]}")
         return AssaultHandle(self.service, url, response.json()["since"])
@@ -117,3 +119,27 @@ def _session() -> requests.Session:
     # would make the endpoint see a non-loopback caller and refuse.
     session.trust_env = False
     return session
+
+
+def stop_assaults(system: System) -> list[str]:
+    """Stop every active assault on the services that declare an assaults
+    endpoint, whoever set it (an interrupted run leaves its assault on; it
+    lives in the service's memory). Returns the services that had one.
+    SetupError if a running service's endpoint cannot be read."""
+    stopped = []
+    with _session() as session:
+        for name, spec in system.services.items():
+            if spec.assaults is None:
+                continue
+            url = spec.base_url + spec.assaults
+            try:
+                state = session.get(url, timeout=TIMEOUT)
+                if state.status_code == 404:
+                    raise SetupError(f"{name} has no assaults endpoint at {url}: is it running with CHAOS_ASSAULTS=on?")
+                state.raise_for_status()
+                if state.json()["active"]:
+                    session.delete(url, timeout=TIMEOUT).raise_for_status()
+                    stopped.append(name)
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                raise SetupError(f"cannot read the assaults of {name} at {url}: {exc}") from None
+    return stopped
