@@ -30,7 +30,12 @@ def create_service_app(
     if app.config["CHAOS_ASSAULTS"]:
         # Imported only when switched on: with assaults off a service needs
         # nothing from the chaos package, and its image does not ship it.
-        from chaos.assaults import Assaults
-
+        try:
+            from chaos.assaults import Assaults
+        except ImportError as exc:
+            raise RuntimeError(
+                "CHAOS_ASSAULTS is on but chaos.assaults cannot be imported: install the chaos toolkit, "
+                "or put chaos/assaults.py (with an empty chaos/__init__.py) beside the service"
+            ) from exc
         Assaults(app)
     return app

@@ -4,6 +4,8 @@ request hook."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import orders
@@ -45,3 +47,11 @@ def test_a_service_answers_injected_errors_on_the_assaulted_routes_only(tmp_path
     assert client.get("/health").status_code == 200 and client.get("/breakers").status_code == 200
     assert client.delete(URL).json["stopped"]["injected"] == 1
     assert client.get("/orders", query_string={"user_id": 1}).status_code == 200
+
+
+def test_switched_on_without_the_chaos_package_says_what_is_missing(monkeypatch) -> None:
+    """As in a service image, which ships services/ only."""
+    monkeypatch.setitem(sys.modules, "chaos.assaults", None)  # makes the import fail
+    with pytest.raises(RuntimeError, match="chaos.assaults cannot be imported"):
+        create_service_app("shopkit", {"SERVICE_NAME": "demo"}, {"CHAOS_ASSAULTS": "on"})
+    assert create_service_app("shopkit", {"SERVICE_NAME": "demo"}).config["CHAOS_ASSAULTS"] is False  # off: fine
