@@ -71,6 +71,8 @@ def switched_on(app: Flask) -> bool:
     """True when `app.config["CHAOS_ASSAULTS"]` (or, if unset, the environment
     variable of that name) says on. ValueError for a word that is neither on
     nor off, so a typo stops the app at start-up instead of silently meaning off."""
+    # The same words as shopkit.config.parse_switch, written again on purpose:
+    # this module must stand alone, and shopkit must not import chaos when off.
     value = app.config.get("CHAOS_ASSAULTS", os.environ.get("CHAOS_ASSAULTS", "off"))
     if isinstance(value, bool):
         return value
