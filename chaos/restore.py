@@ -1,7 +1,8 @@
 """Bringing a system back to a clean state, whatever an earlier run left.
 
 Clean means: every unit running and not paused, every proxy of the system
-enabled with no toxics, and (optionally) every breaker closed. It needs no
+enabled with no toxics, no HTTP assault active in any service, and
+(optionally) every breaker closed. It needs no
 journal of what an interrupted run did: the system file names every proxy
 and unit that is ours, so restoring all of them covers any fault.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import requests
 
 from chaos.errors import SetupError
+from chaos.faults._http import stop_assaults
 from chaos.runtime import Runtime
 from chaos.system import System
 from chaos.toxiproxy import Toxiproxy, ToxiproxyError
@@ -25,6 +27,7 @@ class Restored:
 
     started: list[str] = field(default_factory=list)
     toxics_removed: int = 0
+    assaults_stopped: list[str] = field(default_factory=list)
     restarted_for_breakers: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -33,6 +36,8 @@ class Restored:
             out.append(f"started {', '.join(self.started)}")
         if self.toxics_removed:
             out.append(f"removed {self.toxics_removed} toxics left by an earlier run")
+        if self.assaults_stopped:
+            out.append(f"stopped the assaults left on {', '.join(self.assaults_stopped)}")
         if self.restarted_for_breakers:
             out.append(f"restarted {', '.join(self.restarted_for_breakers)} to close breakers left open")
         return out
@@ -50,6 +55,7 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
             done.toxics_removed += toxiproxy.clean(proxy)
     except ToxiproxyError as e:
         raise SetupError(str(e)) from None
+    done.assaults_stopped = stop_assaults(system)
     if breakers:
         for name, spec in system.services.items():
             if not spec.breakers:

@@ -38,6 +38,9 @@ class ServiceSpec(Model):
     env: dict[str, str] = {}
     health: str = "/health"
     breakers: str | None = None
+    assaults: str | None = Field(
+        default=None, pattern=r"^/", description="path of the chaos.assaults control endpoint, if the service has one"
+    )
     start_timeout: Seconds = 20.0
 
     @property

@@ -25,9 +25,9 @@ if HERE not in sys.path:
 
 @pytest.fixture(autouse=True)
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the runner's SHOP_* and BREAKERS variables out of every test's config."""
+    """Keep the runner's SHOP_*, BREAKERS and CHAOS_ASSAULTS variables out of every test's config."""
     for name in list(os.environ):
-        if name.startswith("SHOP_") or name == "BREAKERS":
+        if name.startswith("SHOP_") or name in ("BREAKERS", "CHAOS_ASSAULTS"):
             monkeypatch.delenv(name)
 
 

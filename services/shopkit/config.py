@@ -7,7 +7,8 @@ Order of precedence, lowest first:
    values are JSON-parsed (`SHOP_READ_TIMEOUT=1.5` is the float 1.5,
    `SHOP_INVENTORY_URL=http://...` stays a string);
 3. the plain `BREAKERS` variable (`BREAKERS=off`), kept because the toolkit's
-   system file switches breakers off for whole runs with one short name;
+   system file switches breakers off for whole runs with one short name, and
+   likewise `CHAOS_ASSAULTS` (`CHAOS_ASSAULTS=on`, see `shopkit.app`);
 4. the `test_config` mapping given to `create_app`.
 
 Values are then checked and converted once, at start-up, so a typo in the
@@ -35,10 +36,15 @@ BASE_DEFAULTS: dict[str, Any] = {
     "BREAKERS": True,
     "BREAKER_FAIL_MAX": 5,
     "BREAKER_RESET_TIMEOUT": 5.0,
+    # HTTP faults injected on request by the chaos toolkit (chaos.assaults).
+    "CHAOS_ASSAULTS": False,
 }
 
 # Numbers that must be strictly positive, not merely non-negative.
 _POSITIVE = {"CONNECT_TIMEOUT", "READ_TIMEOUT", "BREAKER_FAIL_MAX"}
+
+# On/off settings also read from plain (unprefixed) environment variables.
+_SWITCHES = ("BREAKERS", "CHAOS_ASSAULTS")
 
 _OFF = {"off", "false", "0", "no"}
 _ON = {"on", "true", "1", "yes"}
@@ -52,12 +58,14 @@ def load_config(app: Flask, defaults: Mapping[str, Any], test_config: Mapping[st
     app.config.from_mapping(BASE_DEFAULTS)
     app.config.from_mapping(defaults)
     app.config.from_prefixed_env("SHOP")
-    if "BREAKERS" in os.environ:
-        app.config["BREAKERS"] = os.environ["BREAKERS"]
+    for switch in _SWITCHES:
+        if switch in os.environ:
+            app.config[switch] = os.environ[switch]
     if test_config:
         app.config.from_mapping(test_config)
 
-    app.config["BREAKERS"] = parse_switch("BREAKERS", app.config["BREAKERS"])
+    for switch in _SWITCHES:
+        app.config[switch] = parse_switch(switch, app.config[switch])
     for key, default in {**BASE_DEFAULTS, **defaults}.items():
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             app.config[key] = _number(key, app.config[key], type(default))
