@@ -101,6 +101,10 @@ def parse_yaml(text: str, path: Path) -> Source:
         line = mark.line + 1 if mark else None
         problem = e.problem or e.context or "invalid YAML"
         raise ConfigError(path, line, None, f"invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as e:
+        # Its str() ends in a second line about "<unicode string>", which is no file of the user's.
+        line = text.count("\n", 0, e.position) + 1
+        raise ConfigError(path, line, None, f"invalid YAML: character {e.character:#06x} is not allowed in YAML") from None
     except yaml.YAMLError as e:
         raise ConfigError(path, None, None, f"invalid YAML: {e}") from None
     except RecursionError:
