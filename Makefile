@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup chaos up down status list validate test unit integration bench clean
+.PHONY: help setup chaos up down reset status list validate test unit integration bench clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ up: setup ## start Toxiproxy and every service, and leave them running
 
 down: ## stop everything the toolkit started
 	@if [ -x $(PY) ]; then $(PY) -m chaos --runtime $(RUNTIME) down; else echo "nothing set up"; fi
+
+reset: setup ## after an interrupted or killed run: no toxics, every service up, every breaker closed
+	BREAKERS=$(BREAKERS) $(PY) -m chaos --runtime $(RUNTIME) reset
 
 status: setup ## show what runs
 	$(PY) -m chaos status
