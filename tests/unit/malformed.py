@@ -1,9 +1,9 @@
 """Hypothesis strategies for malformed and hostile scenario files.
 
-Most files are the shipped scenarios (scenarios/*.yaml) with a few structured
-mutations at random places: a value replaced by a hostile one, a key deleted,
-renamed or added, a list item added, a kind swapped, a name that refers to
-nothing. The rest is text: the shipped files with junk spliced in, YAML-ish
+Most files are the scenarios of scenarios/ and tests/scenarios/ with a few
+structured mutations at random places: a value replaced by a hostile one, a
+key deleted, renamed or added, a list item added, a kind swapped, a name
+that refers to nothing. The rest is text: the shipped files with junk spliced in, YAML-ish
 noise, raw bytes, and a corpus of classic attacks (alias bombs, deep nesting).
 """
 
@@ -21,7 +21,8 @@ from chaos.checks import CHECKS
 from chaos.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+# The shipped scenarios and the tests' own (which add pause, latency and down faults).
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
 TEXTS = {p.stem: p.read_text() for p in SCENARIOS}
 DOCS = {name: yaml.safe_load(text) for name, text in TEXTS.items()}
 
