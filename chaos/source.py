@@ -160,7 +160,7 @@ class _BoundedLoader(yaml.SafeLoader):
 def _build(node: yaml.Node, loc: Loc, loader: yaml.SafeLoader, lines: dict[Loc, int], path: Path) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        merged, own = _merge(node, path)
+        merged, own = _merge(node, loc, path)
         pairs: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in merged:
             pairs[_scalar(key_node, loader, path)] = (key_node, value_node)  # YAML merge: a later one wins
@@ -189,7 +189,7 @@ def _build(node: yaml.Node, loc: Loc, loader: yaml.SafeLoader, lines: dict[Loc, 
         raise ConfigError(path, node.start_mark.line + 1, format_loc(loc) or None, f"cannot read {node.value[:40]!r} as {kind}: {reason}") from None
 
 
-def _merge(node: yaml.MappingNode, path: Path) -> tuple[list[tuple[yaml.Node, yaml.Node]], list[tuple[yaml.Node, yaml.Node]]]:
+def _merge(node: yaml.MappingNode, loc: Loc, path: Path) -> tuple[list[tuple[yaml.Node, yaml.Node]], list[tuple[yaml.Node, yaml.Node]]]:
     """A mapping's pairs merged in by YAML merge keys (<<), in the order in
     which later ones win, and its own pairs. Unlike PyYAML's flatten_mapping
     it leaves the nodes as they are, so a node reached twice reads the same."""
@@ -202,8 +202,8 @@ def _merge(node: yaml.MappingNode, path: Path) -> tuple[list[tuple[yaml.Node, ya
         subs = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
         for sub in reversed(subs):  # in `<<: [*a, *b]`, a's keys win over b's
             if not isinstance(sub, yaml.MappingNode):
-                raise ConfigError(path, sub.start_mark.line + 1, None, "invalid YAML: << merges a mapping or a list of mappings")
-            sub_merged, sub_own = _merge(sub, path)
+                raise ConfigError(path, sub.start_mark.line + 1, format_loc(loc + ("<<",)), "merges a mapping or a list of mappings")
+            sub_merged, sub_own = _merge(sub, loc, path)
             merged += sub_merged + sub_own
     return merged, own
 

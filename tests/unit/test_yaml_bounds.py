@@ -51,6 +51,7 @@ def test_a_bomb_inside_one_merge_is_refused_too():
     ("a: 1\nb: 2021-13-45\n", "t.yaml:2: b: cannot read '2021-13-45' as timestamp: month must be in 1..12"),
     ("a: !!int abc\n", "t.yaml:1: a: cannot read 'abc' as int"),
     ("a: !!timestamp soon\n", "t.yaml:1: a: cannot read 'soon' as timestamp"),
+    ("a:\n  b: {<<: [1]}\n", "t.yaml:2: a.b.<<: merges a mapping or a list of mappings"),
     ("a: [1, " + "9" * 5000 + "]\n", "t.yaml:1: a[1]: cannot read '9999"),
 ])
 def test_hostile_yaml_names_file_and_line(text, expected):
