@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup setup-chromium chaos nightly up down status list validate test unit integration bench clean
+.PHONY: help setup setup-chromium chaos nightly up down reset status list validate test unit integration bench clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ up: setup ## start Toxiproxy and every service, and leave them running
 
 down: ## stop everything the toolkit started
 	@if [ -x $(PY) ]; then $(PY) -m chaos --runtime $(RUNTIME) down; else echo "nothing set up"; fi
+
+reset: setup ## after an interrupted or killed run: no toxics, every service up, every breaker closed
+	BREAKERS=$(BREAKERS) $(PY) -m chaos --runtime $(RUNTIME) reset
 
 status: setup ## show what runs
 	$(PY) -m chaos status

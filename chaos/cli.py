@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     # SIGTERM (CI cancelling a job, `kill`) takes the same rollback path as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Python leaves SIGINT ignored when the parent ignored it (`cmd &` in a
+    # script, some CI agents); a SIGINT meant to cancel the run must still roll back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     console = Console()
     try:
         return args.func(args, console)

@@ -44,9 +44,11 @@ class BreakerWatcher:
             self._seen_boot[t.name.removeprefix("watch-")].wait(max(0.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
+        """Stop watching; safe before start (a run interrupted in its set-up rolls back through here)."""
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=POLL_WAIT + 3)
+            if t.ident is not None:  # joining a thread never started raises
+                t.join(timeout=POLL_WAIT + 3)
 
     def breaker_id(self, service: str, name: str) -> str:
         """gateway's breaker 'orders' is the breaker of edge 'gateway->orders'."""

@@ -16,7 +16,7 @@ import requests
 
 from chaos.errors import SetupError
 from chaos.faults._http import stop_assaults
-from chaos.runtime import Runtime
+from chaos.runtime import TOXIPROXY, Runtime, Status
 from chaos.system import System
 from chaos.toxiproxy import Toxiproxy, ToxiproxyError
 
@@ -26,14 +26,20 @@ class Restored:
     """What restoring had to do."""
 
     started: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
     toxics_removed: int = 0
     assaults_stopped: list[str] = field(default_factory=list)
+    enabled: list[str] = field(default_factory=list)
     restarted_for_breakers: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = []
         if self.started:
             out.append(f"started {', '.join(self.started)}")
+        if self.resumed:
+            out.append(f"resumed {', '.join(self.resumed)} (paused by an earlier run)")
+        if self.enabled:
+            out.append(f"enabled proxies {', '.join(self.enabled)} (disabled by an earlier run)")
         if self.toxics_removed:
             out.append(f"removed {self.toxics_removed} toxics left by an earlier run")
         if self.assaults_stopped:
@@ -49,9 +55,12 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
     breakers are not closed (breakers live in their service's memory, so a
     restart is the one sure way to close them). SetupError if it cannot."""
     done = Restored()
+    done.resumed = [u for u in [TOXIPROXY, *system.services] if runtime.status(u) is Status.PAUSED]  # up() thaws them
     done.started = runtime.up()
     try:
         for proxy in system.proxies:
+            if not (toxiproxy.proxy(proxy) or {}).get("enabled", True):
+                done.enabled.append(proxy)
             done.toxics_removed += toxiproxy.clean(proxy)
     except ToxiproxyError as e:
         raise SetupError(str(e)) from None

@@ -66,6 +66,7 @@ class Runner:
         was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
         watcher = BreakerWatcher(self.system, self.history, self._on_transition)
         load = None
+        interrupted = False
         try:
             self._set_up()
             self.meta.setdefault("versions", versions(self.toxiproxy))
@@ -88,17 +89,22 @@ class Runner:
             self._revert_all()
             n = read_back(self.system, self.history)
             self.console.line("check", f"read back {n} acknowledged writes")
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the rollback short
+            # A second Ctrl-C or SIGTERM (the CLI turns it into the same interrupt) must not cut the rollback short.
+            previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 if load is not None:
                     load.stop()
-                self._rollback()
+                self._rollback(close_breakers=interrupted)
                 watcher.stop()
                 if not was_up and not keep_up:
                     self.console.line("setup", f"stopping what this run started: {', '.join(self.runtime.down())}")
             finally:
-                signal.signal(signal.SIGINT, previous)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
         self.history.append(Mark("run-end", time.time()))
         verdicts = evaluate_all(self.scenario.checks, self.history, self.system)
         result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began)
@@ -159,8 +165,12 @@ class Runner:
         for index in sorted(self._handles):
             self._revert(index)
 
-    def _rollback(self) -> None:
-        """Undo everything, whatever state the run was left in; report, never raise."""
+    def _rollback(self, close_breakers: bool = False) -> None:
+        """Undo everything, whatever state the run was left in; report, never raise.
+        With `close_breakers` (an interrupted run, whose user was promised a
+        restored system) also restart services whose breakers the faults left
+        open; a finished run leaves them to recover on their own, as its
+        checks watched them do."""
         for index in sorted(self._handles):
             try:
                 self._revert(index)
@@ -168,7 +178,9 @@ class Runner:
                 self.console.line("setup", f"reverting fault {index} failed: {e}; restoring the whole system")
         self._handles.clear()
         try:
-            restore(self.system, self.runtime, self.toxiproxy, breakers=False)
+            done = restore(self.system, self.runtime, self.toxiproxy, breakers=close_breakers)
+            if done.restarted_for_breakers:
+                self.console.line("setup", f"restarted {', '.join(done.restarted_for_breakers)} to close breakers the faults left open")
         except Exception as e:  # noqa: BLE001
             self.console.line("setup", f"restore failed: {e}")
 

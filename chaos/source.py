@@ -26,6 +26,13 @@ Loc = tuple[str | int, ...]
 # The size beyond which a file is surely not a scenario or system file; a
 # guard against a huge or hostile input eating memory before validation.
 MAX_FILE_BYTES = 1_000_000
+# A scenario has about fifty values and six levels. Counting values with every
+# alias expanded stops a "billion laughs" file (nine aliases of nine aliases
+# of ...: a few hundred bytes that expand to billions of values) while it is
+# being read, before anything walks the expansion.
+MAX_VALUES = 10_000
+MAX_DEPTH = 50
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 @dataclass(frozen=True)
@@ -81,17 +88,23 @@ def parse_yaml(text: str, path: Path) -> Source:
     """Parse YAML text; `path` is used only in messages."""
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _BoundedLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise ConfigError(path, 1, None, "the file is empty")
         lines: dict[Loc, int] = {}
         data = _build(node, (), loader, lines, path)
+    except _TooBig as e:
+        raise ConfigError(path, e.problem_mark.line + 1, None, e.problem) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
         problem = e.problem or e.context or "invalid YAML"
         raise ConfigError(path, line, None, f"invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as e:
+        # Its str() ends in a second line about "<unicode string>", which is no file of the user's.
+        line = text.count("\n", 0, e.position) + 1
+        raise ConfigError(path, line, None, f"invalid YAML: character {e.character:#06x} is not allowed in YAML") from None
     except yaml.YAMLError as e:
         raise ConfigError(path, None, None, f"invalid YAML: {e}") from None
     except RecursionError:
@@ -102,21 +115,97 @@ def parse_yaml(text: str, path: Path) -> Source:
     return Source(path, data, lines)
 
 
+class _TooBig(yaml.MarkedYAMLError):
+    """The document is too big or too deep to be a scenario or system file."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses, while composing, a document of more than
+    MAX_VALUES values (each alias counted as the values it stands for), more
+    than MAX_DEPTH levels, or an alias inside the value it refers to."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self._expanded = 0  # values so far, aliases expanded
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> its values, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(id(node))
+            if size is None:  # its node is still being composed
+                raise _TooBig(None, None, "an alias refers to a value that contains it", mark)
+            self._count(size, mark)
+            return node
+        if self._depth >= MAX_DEPTH:
+            raise _TooBig(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+        before = self._expanded
+        self._count(1, mark)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = self._expanded - before
+        return node
+
+    def _count(self, values: int, mark: yaml.Mark) -> None:
+        self._expanded += values
+        if self._expanded > MAX_VALUES:
+            raise _TooBig(None, None, f"more than {MAX_VALUES} values (aliases expanded): too big for a scenario or system file", mark)
+
+
 def _build(node: yaml.Node, loc: Loc, loader: yaml.SafeLoader, lines: dict[Loc, int], path: Path) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        merged, own = _merge(node, loc, path)
+        pairs: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in merged:
+            pairs[_scalar(key_node, loader, path)] = (key_node, value_node)  # YAML merge: a later one wins
+        seen: set[Any] = set()
+        for key_node, value_node in own:
             key = _scalar(key_node, loader, path)
-            if key in out:
+            if key in seen:
                 raise ConfigError(path, key_node.start_mark.line + 1, format_loc(loc + (str(key),)), "duplicate key")
+            seen.add(key)
+            pairs.pop(key, None)  # the mapping's own keys override merged ones
+            pairs[key] = (key_node, value_node)
+        out: dict[Any, Any] = {}
+        for key, (key_node, value_node) in pairs.items():
             lines[loc + (key,)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, loc + (key,), loader, lines, path)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, loc + (i,), loader, lines, path) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PyYAML lets e.g. `2021-13-45`, `!!int x` or a 5000-digit int raise anything
+        reason = str(e).split(";")[0]  # drop Python's advice on int digits, which is no use to a user
+        kind = node.tag.rsplit(":", 1)[-1]
+        raise ConfigError(path, node.start_mark.line + 1, format_loc(loc) or None, f"cannot read {node.value[:40]!r} as {kind}: {reason}") from None
+
+
+def _merge(node: yaml.MappingNode, loc: Loc, path: Path) -> tuple[list[tuple[yaml.Node, yaml.Node]], list[tuple[yaml.Node, yaml.Node]]]:
+    """A mapping's pairs merged in by YAML merge keys (<<), in the order in
+    which later ones win, and its own pairs. Unlike PyYAML's flatten_mapping
+    it leaves the nodes as they are, so a node reached twice reads the same."""
+    merged: list[tuple[yaml.Node, yaml.Node]] = []
+    own = []
+    for key_node, value_node in node.value:
+        if key_node.tag != _MERGE:
+            own.append((key_node, value_node))
+            continue
+        subs = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for sub in reversed(subs):  # in `<<: [*a, *b]`, a's keys win over b's
+            if not isinstance(sub, yaml.MappingNode):
+                raise ConfigError(path, sub.start_mark.line + 1, format_loc(loc + ("<<",)), "merges a mapping or a list of mappings")
+            sub_merged, sub_own = _merge(sub, loc, path)
+            merged += sub_merged + sub_own
+    return merged, own
 
 
 def _scalar(node: yaml.Node, loader: yaml.SafeLoader, path: Path) -> str | int:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 
 from chaos.errors import SetupError
+from chaos.interrupts import deferred
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
 from chaos.system import System
@@ -105,7 +106,9 @@ class LocalRuntime:
         log = self.state_dir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
+        # Ctrl-C or SIGTERM waits until the process is recorded: one started but
+        # not recorded would hold its port, and nothing would ever stop it.
+        with log.open("ab") as out, deferred():
             out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}: {' '.join(unit.command)}\n".encode())
             out.flush()
             try:
@@ -121,9 +124,9 @@ class LocalRuntime:
             except OSError as e:
                 hint = " (run `make setup`: it builds Toxiproxy into .tools/bin)" if name == TOXIPROXY else ""
                 raise SetupError(f"cannot start {name}: {e.strerror}: {unit.command[0]}{hint}") from None
-        ticks = start_ticks(proc.pid)
-        record = Record(name, proc.pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
-        self._remember(record)
+            ticks = start_ticks(proc.pid)
+            record = Record(name, proc.pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
+            self._remember(record)
         self._wait_ready(unit, record)
 
     def stop(self, name: str) -> None:
