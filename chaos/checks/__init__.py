@@ -54,6 +54,12 @@ class Check(Model):
         return Verdict(self.title(), status, evidence, figures)
 
 
+def unknown_routes(routes: list[str] | None, system: System) -> list[tuple[tuple[str | int, ...], str]]:
+    """check_refs for a check's list of route names: one problem per unknown route."""
+    known = ", ".join(system.routes)
+    return [(("routes", i), f"unknown route '{r}' (known: {known})") for i, r in enumerate(routes or []) if r not in system.routes]
+
+
 CHECKS: dict[str, type[Check]] = {}
 
 

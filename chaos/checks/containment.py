@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register
+from chaos.checks import Check, Verdict, register, unknown_routes
 from chaos.checks._windows import Window, fault_windows, load_start, ms, percentile, requests_in, success_rate
 from chaos.history import FaultEvent, History
 from chaos.model import Seconds
@@ -29,11 +29,7 @@ class Containment(Check):
         return "unaffected routes contained" if self.routes is None else f"{', '.join(self.routes)} contained"
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
-        return [
-            (("routes", i), f"unknown route '{r}' (known: {', '.join(system.routes)})")
-            for i, r in enumerate(self.routes or [])
-            if r not in system.routes
-        ]
+        return unknown_routes(self.routes, system)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         faults = fault_windows(history)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register
+from chaos.checks import Check, Verdict, register, unknown_routes
 from chaos.history import History, Request
 from chaos.system import System
 
@@ -31,7 +31,7 @@ class ErrorBudget(Check):
         return f"{self.route} within its error budget of {self.budget:.1%}"
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
-        return [] if self.route in system.routes else [(("route",), f"unknown route '{self.route}' (known: {', '.join(system.routes)})")]
+        return [(("route",), message) for _, message in unknown_routes([self.route], system)]
 
     def evaluate(self, history: History, system: System) -> Verdict:
         sample = [r for r in history.of(Request) if r.route == self.route]

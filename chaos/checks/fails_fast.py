@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Verdict, register
+from chaos.checks import Verdict, register, unknown_routes
 from chaos.checks._breaker import BreakerCheck
 from chaos.checks._windows import Window, ms, percentile, requests_in, state_windows
 from chaos.history import History
@@ -33,11 +33,7 @@ class FailsFast(BreakerCheck):
         return f"{self.breaker} fails fast"
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
-        problems = super().check_refs(system)
-        for i, route in enumerate(self.routes or []):
-            if route not in system.routes:
-                problems.append((("routes", i), f"unknown route '{route}' (known: {', '.join(system.routes)})"))
-        return problems
+        return super().check_refs(system) + unknown_routes(self.routes, system)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         routes = self.routes or system.routes_depending_on(frozenset({self.target(system)}))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register
+from chaos.checks import Check, Verdict, register, unknown_routes
 from chaos.checks._windows import Window, fault_windows, requests_in
 from chaos.history import History, Request
 from chaos.model import Seconds
@@ -33,7 +33,7 @@ class FallbackServed(Check):
             f" on {', '.join(self.routes)}" if self.routes else "")
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
-        return [(("routes", i), f"unknown route '{r}'") for i, r in enumerate(self.routes or []) if r not in system.routes]
+        return unknown_routes(self.routes, system)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         faults = fault_windows(history)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register
+from chaos.checks import Check, Verdict, register, unknown_routes
 from chaos.checks._windows import Window, fault_windows, load_start, ms, percentile, requests_in, run_end, success_rate
 from chaos.history import History
 from chaos.model import Seconds
@@ -28,7 +28,7 @@ class SteadyState(Check):
         return "steady state before and after"
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
-        return [(("routes", i), f"unknown route '{r}'") for i, r in enumerate(self.routes or []) if r not in system.routes]
+        return unknown_routes(self.routes, system)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         faults = fault_windows(history)
