@@ -15,7 +15,7 @@ from pathlib import Path
 
 from chaos.console import Console
 from chaos.errors import ConfigError, SetupError
-from chaos.runtime import TOXIPROXY, make_runtime
+from chaos.runtime import RUNTIMES, TOXIPROXY, make_runtime
 from chaos.scenario import find_scenario, list_scenarios, load_scenario
 from chaos.system import System, load_system
 
@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--system", type=Path, default=Path(os.environ.get("CHAOS_SYSTEM", "system.yaml")),
                    help="the system file (default: $CHAOS_SYSTEM or ./system.yaml)")
     p.add_argument("--state", type=Path, default=None, help="state folder of the local runtime (default: .chaos beside the system file)")
-    p.add_argument("--runtime", default=os.environ.get("RUNTIME", "local"), choices=["local"], help="where services run")
+    p.add_argument("--runtime", default=os.environ.get("RUNTIME", "local"), choices=RUNTIMES,
+                   help="where services run: local processes or docker containers (default: $RUNTIME or local)")
     sub = p.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run a scenario and judge it")
