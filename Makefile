@@ -12,15 +12,20 @@ SCENARIO ?= order-down
 BREAKERS ?= on
 RUNTIME ?= local
 PYTEST_ARGS ?=
+# Every scenario file, for `make docker-scenarios`.
+SCENARIOS := $(sort $(basename $(notdir $(wildcard scenarios/*.yaml))))
+# The Docker runtime needs its images; `make images` rebuilds only what changed.
+RUNTIME_DEPS := $(if $(filter docker,$(RUNTIME)),images)
 
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup chaos up down status list validate test unit integration bench clean
+.PHONY: help setup chaos up down status list validate test unit integration bench clean \
+	images docker-engine docker-ready docker-scenarios bench-runtimes
 
 help: ## show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 	@echo "  variables: SCENARIO=$(SCENARIO) BREAKERS=$(BREAKERS) RUNTIME=$(RUNTIME)"
 
 $(VENV)/.installed: requirements-dev.txt services/requirements.txt pyproject.toml
@@ -34,17 +39,17 @@ $(TOXIPROXY):
 
 setup: $(VENV)/.installed $(TOXIPROXY) ## create .venv and build Toxiproxy (done by every target that needs them)
 
-chaos: setup ## run a scenario: make chaos SCENARIO=order-down [BREAKERS=off]
+chaos: setup $(RUNTIME_DEPS) ## run a scenario: make chaos SCENARIO=order-down [BREAKERS=off] [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) run $(SCENARIO) --breakers $(BREAKERS)
 
-up: setup ## start Toxiproxy and every service, and leave them running
+up: setup $(RUNTIME_DEPS) ## start Toxiproxy and every service, and leave them running [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) up --breakers $(BREAKERS)
 
-down: ## stop everything the toolkit started
+down: ## stop everything the toolkit started [RUNTIME=docker: remove its containers, network, volumes]
 	@if [ -x $(PY) ]; then $(PY) -m chaos --runtime $(RUNTIME) down; else echo "nothing set up"; fi
 
 status: setup ## show what runs
-	$(PY) -m chaos status
+	$(PY) -m chaos --runtime $(RUNTIME) status
 
 list: setup ## list the scenarios
 	$(PY) -m chaos list
@@ -52,7 +57,7 @@ list: setup ## list the scenarios
 validate: setup ## check every scenario file
 	$(PY) -m chaos validate
 
-test: setup ## unit and integration tests (runs real scenarios; a few minutes)
+test: setup docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup ## the fast tests only
@@ -60,6 +65,28 @@ unit: setup ## the fast tests only
 
 bench: setup ## measure breaker visibility latency and fail-fast figures
 	$(PY) -m bench
+
+bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
+	$(PY) -m bench.runtimes
+
+images: setup ## build the Docker images (no registry needed: see docker/images.sh)
+	docker/images.sh
+
+docker-engine: ## make sure a Docker engine answers (CI=true: install Debian's docker.io and start dockerd)
+	@docker/engine.sh
+
+# For `make test`: with an engine, build the images so the Docker tests run;
+# without one (exit 10), carry on and let those tests skip (or fail, in CI).
+docker-ready: setup
+	@rc=0; docker/engine.sh || rc=$$?; \
+	if [ $$rc = 0 ]; then docker/images.sh; elif [ $$rc != 10 ]; then exit $$rc; fi
+
+docker-scenarios: setup images ## run every scenario on the Docker runtime; fails if any fails
+	@failed=""; for s in $(SCENARIOS); do \
+	  echo "== $$s (docker)"; \
+	  $(PY) -m chaos --runtime docker run $$s --breakers $(BREAKERS) || failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed on docker:$$failed"; exit 1; fi; echo "every scenario passed on docker: $(SCENARIOS)"
 
 clean: down ## remove .venv, .tools, state and reports
 	rm -rf $(VENV) .tools .chaos reports
