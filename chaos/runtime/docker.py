@@ -187,8 +187,10 @@ class DockerRuntime:
     @property
     def client(self):  # type: ignore[no-untyped-def]
         if self._client is None:
-            import docker  # imported here: the local runtime must not need the SDK
-
+            try:
+                import docker  # imported here: the local runtime must not need the SDK
+            except ImportError:
+                raise SetupError("the Docker runtime needs the docker package: pip install 'flask-chaos[docker]'") from None
             try:
                 self._client = docker.from_env()
                 self._client.ping()
