@@ -122,12 +122,13 @@ class Proxy(Model):
 class System:
     """A loaded, cross-checked system file."""
 
-    def __init__(self, spec: SystemSpec, path: Path, proxies: list[Proxy], docker_proxies: list[Proxy] | None = None):
+    def __init__(self, spec: SystemSpec, path: Path, proxies: list[Proxy]):
         self.spec = spec
         self.path = path
         self.root = path.parent
         self.proxies = {p.name: p for p in proxies}
-        self.docker_proxies = {p.name: p for p in docker_proxies or []}
+        # The proxies as Toxiproxy has them inside the Docker network (docker: section).
+        self.docker_proxies: dict[str, Proxy] = {}
 
     @property
     def name(self) -> str:
@@ -184,12 +185,13 @@ def load_system(path: Path) -> System:
     spec: SystemSpec = validate(SystemSpec, source, SYSTEM_VOCABULARY)
     proxies_path = path.parent / spec.toxiproxy.proxies
     proxies = _load_proxies(proxies_path, source)
-    docker_proxies = _load_proxies(path.parent / spec.docker.proxies, source, ("docker", "proxies")) if spec.docker else None
-    system = System(spec, path, proxies, docker_proxies)
+    system = System(spec, path, proxies)
     _cross_check(system, source)
     if spec.docker:
         from chaos.compose_check import check_docker  # here: only systems with a docker: section need it
 
+        docker_proxies = _load_proxies(path.parent / spec.docker.proxies, source, ("docker", "proxies"))
+        system.docker_proxies = {p.name: p for p in docker_proxies}
         check_docker(system, source)
     return system
 

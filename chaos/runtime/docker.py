@@ -59,7 +59,7 @@ class DockerRuntime:
         for name in self.units:
             c = self._container(name)
             if c is not None and c.attrs["State"]["Paused"]:
-                c.unpause()  # left paused by an interrupted run: compose would leave it so
+                self._api("unpause", name, c.unpause)  # left paused by an interrupted run: compose would leave it so
             if c is not None and c.status == "running" and not self._attached(c):
                 self.reconnect(name)  # left partitioned by an interrupted run
             if before[name] is None:
@@ -86,32 +86,32 @@ class DockerRuntime:
         if c is None:
             run_compose(self.compose_file, self.project, ["up", "-d", "--no-build", "--no-deps", name], self.extra_env)
         else:
-            c.start()
+            self._api("start", name, c.start)
         self._wait_ready([name])
 
     def stop(self, name: str) -> None:
         c = self._container(name)
         if c is None or c.status not in ("running", "paused", "restarting"):
             return
-        c.stop(timeout=STOP_GRACE)  # docker thaws a paused container so it can act on SIGTERM
+        self._api("stop", name, c.stop, timeout=STOP_GRACE)  # docker thaws a paused container so it can act on SIGTERM
         self._wait_status(c, lambda s: s["Status"] in ("exited", "dead"), 5.0, f"{name} did not stop")
 
     def kill(self, name: str) -> None:
         c = self._running(name, "kill")
         # A paused container is killed too (docker delivers the SIGKILL and
         # thaws it); either way it must end up exited, not paused.
-        c.kill(signal="SIGKILL")
+        self._api("kill", name, c.kill, signal="SIGKILL")
         self._wait_status(c, lambda s: s["Status"] in ("exited", "dead") and not s["Paused"], 5.0, f"{name} survived SIGKILL for 5 s")
 
     def pause(self, name: str) -> None:
         c = self._running(name, "pause")
-        c.pause()
+        self._api("pause", name, c.pause)
         self._wait_status(c, lambda s: s["Paused"], 5.0, f"{name} did not freeze within 5 s")
 
     def resume(self, name: str) -> None:
         c = self._container(name)
         if c is not None and c.attrs["State"]["Paused"]:
-            c.unpause()
+            self._api("resume", name, c.unpause)
             self._wait_status(c, lambda s: not s["Paused"], 5.0, f"{name} did not thaw within 5 s")
 
     def restart(self, name: str) -> None:
@@ -164,7 +164,7 @@ class DockerRuntime:
         if attached is None:
             return
         self._save_aliases(name, attached.get("Aliases") or [])
-        network.disconnect(c)
+        self._api("disconnect", name, network.disconnect, c)
 
     def reconnect(self, name: str) -> None:
         """Put the unit back on the project's network under the names the
@@ -179,7 +179,7 @@ class DockerRuntime:
         aliases = [a for a in self._load_aliases().get(name, []) if a != c.id[:12]]
         if name not in aliases:
             aliases.insert(0, name)
-        network.connect(c, aliases=aliases)
+        self._api("reconnect", name, network.connect, c, aliases=aliases)
         self._save_aliases(name, None)
 
     # -- finding what is ours ------------------------------------------------
@@ -224,6 +224,16 @@ class DockerRuntime:
                 f"{self.project}/{name} but not {OUR_PROJECT}={self.project} and {OUR_SERVICE}={name}, "
                 "so the toolkit did not create it"
             )
+
+    def _api(self, verb: str, name: str, call, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        """Make one Docker API call; the engine's refusal becomes a SetupError
+        (exit 2, rollback) instead of a traceback."""
+        import docker
+
+        try:
+            call(*args, **kwargs)
+        except docker.errors.APIError as e:
+            raise SetupError(f"docker could not {verb} {name}: {e.explanation or e}") from None
 
     def _refuse_strangers(self) -> None:
         """Compose acts on every container with the project's label: make sure each is ours first."""
