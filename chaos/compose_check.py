@@ -7,7 +7,8 @@ the system file checks them, with file, line and field in each message:
   labelled as ours (io.flask-chaos.project = the project, io.flask-chaos.service
   = its name) and on the network the section names;
 - every published port is on a loopback address, and each unit publishes the
-  port its URL in the system file uses;
+  port its URL in the system file uses (through the container whose network
+  it shares, when it has `network_mode: service:NAME`);
 - the Docker proxy list has the same proxies as the local one, each
   forwarding to its edge's target by service name inside the network.
 """
@@ -48,6 +49,12 @@ def check_docker(system: System, source: Source) -> None:
             raise source.error(("docker", "compose"), f"{path.name} has no service '{unit}' (it has: {', '.join(services)})")
         spec = services[unit] or {}
         _check_labels(compose, unit, spec, docker.project)
+        # A unit in another container's network namespace (network_mode:
+        # service:HOLDER) is reached through that container's network and ports.
+        holder = str(spec.get("network_mode", "")).removeprefix("service:")
+        if holder and holder != spec.get("network_mode") and holder in services:
+            _check_labels(compose, holder, services[holder] or {}, docker.project)
+            unit, spec = holder, services[holder] or {}
         _check_network(compose, unit, spec, docker.network)
         _check_ports(compose, unit, spec, port)
 

@@ -48,6 +48,7 @@ class DockerRuntime:
         self.state_dir = state_dir.resolve()
         self.extra_env = dict(env or {})
         self.units = [TOXIPROXY, *system.services]
+        self._holders = _network_holders(self.compose_file)
         self._client = None
         self._http = requests.Session()
 
@@ -60,7 +61,7 @@ class DockerRuntime:
             c = self._container(name)
             if c is not None and c.attrs["State"]["Paused"]:
                 self._api("unpause", name, c.unpause)  # left paused by an interrupted run: compose would leave it so
-            if c is not None and c.status == "running" and not self._attached(c):
+            if c is not None and c.status == "running" and not self._attached(self._net_holder(c)):
                 self.reconnect(name)  # left partitioned by an interrupted run
             if before[name] is None:
                 self._check_port_free(name)
@@ -84,7 +85,8 @@ class DockerRuntime:
             raise SetupError(f"{name} is already running (container {c.name})")
         self._check_port_free(name)
         if c is None:
-            run_compose(self.compose_file, self.project, ["up", "-d", "--no-build", "--no-deps", name], self.extra_env)
+            # With its dependencies: the holder of its network namespace, if any.
+            run_compose(self.compose_file, self.project, ["up", "-d", "--no-build", name], self.extra_env)
         else:
             self._api("start", name, c.start)
         self._wait_ready([name])
@@ -158,7 +160,7 @@ class DockerRuntime:
         """Take the unit off the project's network: it keeps running, but no
         other unit (nor the published port) reaches it. Its aliases are kept
         in the state folder for `reconnect`."""
-        c = self._running(name, "disconnect")
+        c = self._net_holder(self._running(name, "disconnect"))
         network = self._network()
         attached = c.attrs["NetworkSettings"]["Networks"].get(network.name)
         if attached is None:
@@ -173,6 +175,7 @@ class DockerRuntime:
         c = self._container(name)
         if c is None:
             raise SetupError(f"cannot reconnect {name}: it has no container")
+        c = self._net_holder(c)
         network = self._network()
         if self._attached(c):
             return
@@ -258,6 +261,19 @@ class DockerRuntime:
             raise SetupError(f"refusing to touch network {name}: it lacks the label {PROJECT_LABEL}={self.project}")
         return network
 
+    def _net_holder(self, c):  # type: ignore[no-untyped-def]
+        """The container whose network namespace `c` runs in (compose's
+        network_mode: service:NAME), which holds its address and aliases; `c`
+        itself when it has its own. Refused unless it is ours too."""
+        mode = c.attrs["HostConfig"].get("NetworkMode", "")
+        if not mode.startswith("container:"):
+            return c
+        holder = self.client.containers.get(mode.removeprefix("container:"))
+        self._check_ours(holder, holder.labels.get(SERVICE_LABEL, "?"))
+        if holder.labels.get(PROJECT_LABEL) != self.project:
+            raise SetupError(f"refusing to touch container {holder.name}: not of the project {self.project}")
+        return holder
+
     def _attached(self, c) -> bool:  # type: ignore[no-untyped-def]
         return f"{self.project}_{self.spec.network}" in c.attrs["NetworkSettings"]["Networks"]
 
@@ -310,6 +326,13 @@ class DockerRuntime:
             return False
 
     def _check_port_free(self, name: str) -> None:
+        holder = self._holders.get(name)
+        if holder is not None:
+            found = self.client.containers.list(filters={"label": [f"{PROJECT_LABEL}={self.project}", f"{SERVICE_LABEL}={holder}"]})
+            for c in found:
+                self._check_ours(c, holder)
+            if found:
+                return  # the port is published by the running holder of the unit's network, which is ours
         if name == TOXIPROXY:
             url = urlsplit(self.system.spec.toxiproxy.url)
             host, port = url.hostname or "127.0.0.1", url.port or 8474
@@ -349,3 +372,19 @@ class DockerRuntime:
             data[name] = aliases
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "docker-aliases.json").write_text(json.dumps(data, indent=2))
+
+
+def _network_holders(compose_file: Path) -> dict[str, str]:
+    """Services of the compose file that run in another service's network
+    namespace (network_mode: service:HOLDER), by name: HOLDER."""
+    import yaml
+
+    try:
+        services = yaml.safe_load(compose_file.read_text()).get("services") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return {}  # the system file's checks have already reported a bad compose file
+    return {
+        name: str(spec["network_mode"]).removeprefix("service:")
+        for name, spec in services.items()
+        if isinstance(spec, dict) and str(spec.get("network_mode", "")).startswith("service:")
+    }

@@ -52,7 +52,7 @@ def test_a_port_published_on_every_interface_is_refused(copy):
     edit(compose, '"127.0.0.1:5102:5102"', '"5102:5102"')
     line = line_of(compose, '"5102:5102"')
     assert error_of(copy) == (
-        f"{compose}:{line}: services.orders.ports[0]: publishes on every interface: "
+        f"{compose}:{line}: services.orders-net.ports[0]: publishes on every interface: "
         'publish on 127.0.0.1 only (e.g. "127.0.0.1:5102:5102")'
     )
 
@@ -64,15 +64,21 @@ def test_a_port_on_a_public_address_is_refused(copy):
 
 def test_a_unit_must_publish_the_port_its_url_uses(copy):
     edit(copy / "compose.yaml", '"127.0.0.1:5100:5100"', '"127.0.0.1:5900:5100"')
-    assert "services.gateway: must publish 127.0.0.1:5100" in error_of(copy)
+    # gateway runs in gateway-net's network namespace, which publishes its port
+    assert "services.gateway-net: must publish 127.0.0.1:5100" in error_of(copy)
 
 
 def test_a_service_without_our_labels_is_refused(copy):
     compose = copy / "compose.yaml"
-    edit(compose, "io.flask-chaos.service: users", "io.flask-chaos.service: user")
+    edit(compose, "io.flask-chaos.service: users\n", "io.flask-chaos.service: user\n")
     message = error_of(copy)
     assert f"{compose}:" in message
     assert "services.users.labels: needs the label io.flask-chaos.service: users (got 'user')" in message
+
+
+def test_the_holder_of_a_units_network_needs_our_labels_too(copy):
+    edit(copy / "compose.yaml", "io.flask-chaos.service: orders-net\n", "io.flask-chaos.service: other\n")
+    assert "services.orders-net.labels: needs the label io.flask-chaos.service: orders-net (got 'other')" in error_of(copy)
 
 
 def test_a_missing_service_names_the_system_file_line(copy):
