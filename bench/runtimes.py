@@ -42,8 +42,10 @@ def main() -> int:
         rss_local, _ = local["memory"][unit]
         rss_docker, cgroup = docker["memory"][unit]
         rows.append((f"memory of {unit}: RSS (docker: cgroup)", f"{rss_local / MIB:.1f} MiB", f"{rss_docker / MIB:.1f} MiB ({cgroup / MIB:.1f} MiB)"))
+    count, holders = docker["holders"]
+    rows.append((f"memory of the network holders ({count} x SERVICE-net): RSS", "-", f"{holders / MIB:.1f} MiB"))
     total_local = sum(m[0] for m in local["memory"].values())
-    total_docker = sum(m[0] for m in docker["memory"].values())
+    total_docker = sum(m[0] for m in docker["memory"].values()) + holders
     rows.append(("memory of the whole stack: RSS", f"{total_local / MIB:.1f} MiB", f"{total_docker / MIB:.1f} MiB"))
     _table(["measure", "local", "docker"], rows)
     print()
@@ -59,6 +61,8 @@ def _measure(runtime, units: list[str], memory) -> dict:  # type: ignore[no-unty
     try:
         time.sleep(2.0)  # let start-up allocations settle before reading memory
         out["memory"] = {unit: memory(runtime, unit) for unit in units}
+        if hasattr(runtime, "container_id"):
+            out["holders"] = _holders_rss(runtime)
         started = time.monotonic()
         runtime.restart("orders")
         out["restart"] = time.monotonic() - started
@@ -97,6 +101,14 @@ def _docker_memory(runtime, unit: str) -> tuple[int, int]:  # type: ignore[no-un
     return _rss(pids), stats.get("usage", 0) - cache
 
 
+def _holders_rss(runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """How many network-namespace holders run, and their RSS together."""
+    label = f"com.docker.compose.project={runtime.project}"
+    holders = [c for c in runtime.client.containers.list(filters={"label": label}) if c.labels.get("io.flask-chaos.service", "").endswith("-net")]
+    pids = [int(row[0]) for c in holders for row in c.top(ps_args="-o pid")["Processes"]]
+    return len(holders), _rss(pids)
+
+
 def _image_sizes(system) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     import docker
     import yaml
@@ -104,7 +116,7 @@ def _image_sizes(system) -> list[tuple[str, str, str]]:  # type: ignore[no-untyp
     client = docker.from_env()
     compose = yaml.safe_load((system.root / system.spec.docker.compose).read_text())
     rows = []
-    for name in [spec["image"] for spec in compose["services"].values()]:
+    for name in dict.fromkeys(spec["image"] for spec in compose["services"].values()):
         image = client.images.get(name)
         parent = _base_size(client, image)
         rows.append((name, f"{image.attrs['Size'] / 1e6:.0f} MB", f"{(image.attrs['Size'] - parent) / 1e6:.0f} MB" if parent else "-"))
