@@ -13,15 +13,20 @@ BREAKERS ?= on
 RUNTIME ?= local
 REPEAT ?= 1
 PYTEST_ARGS ?=
+# Every scenario file, for `make docker-scenarios`.
+SCENARIOS := $(sort $(basename $(notdir $(wildcard scenarios/*.yaml))))
+# The Docker runtime needs its images; `make images` rebuilds only what changed.
+RUNTIME_DEPS := $(if $(filter docker,$(RUNTIME)),images)
 
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup setup-chromium chaos nightly up down reset status list validate test unit integration bench clean
+.PHONY: help setup setup-chromium chaos nightly up down reset status list validate test unit integration bench clean \
+	images docker-engine docker-ready docker-scenarios bench-runtimes
 
 help: ## show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 	@echo "  variables: SCENARIO=$(SCENARIO) BREAKERS=$(BREAKERS) RUNTIME=$(RUNTIME) REPEAT=$(REPEAT)"
 
 $(VENV)/.installed: requirements-dev.txt services/requirements.txt pyproject.toml
@@ -35,23 +40,23 @@ $(TOXIPROXY):
 
 setup: $(VENV)/.installed $(TOXIPROXY) ## create .venv and build Toxiproxy (done by every target that needs them)
 
-chaos: setup ## run a scenario: make chaos SCENARIO=order-down [BREAKERS=off]
+chaos: setup $(RUNTIME_DEPS) ## run a scenario: make chaos SCENARIO=order-down [BREAKERS=off] [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) run $(SCENARIO) --breakers $(BREAKERS)
 
-nightly: setup ## every scenario REPEAT times: combined JUnit XML, index, changes in reports/nightly/
+nightly: setup $(RUNTIME_DEPS) ## every scenario REPEAT times: combined JUnit XML, index, changes in reports/nightly/
 	$(PY) -m chaos --runtime $(RUNTIME) nightly --repeat $(REPEAT) --breakers $(BREAKERS)
 
-up: setup ## start Toxiproxy and every service, and leave them running
+up: setup $(RUNTIME_DEPS) ## start Toxiproxy and every service, and leave them running [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) up --breakers $(BREAKERS)
 
-down: ## stop everything the toolkit started
+down: ## stop everything the toolkit started [RUNTIME=docker: remove its containers, network, volumes]
 	@if [ -x $(PY) ]; then $(PY) -m chaos --runtime $(RUNTIME) down; else echo "nothing set up"; fi
 
 reset: setup ## after an interrupted or killed run: no toxics, every service up, every breaker closed
 	BREAKERS=$(BREAKERS) $(PY) -m chaos --runtime $(RUNTIME) reset
 
 status: setup ## show what runs
-	$(PY) -m chaos status
+	$(PY) -m chaos --runtime $(RUNTIME) status
 
 list: setup ## list the scenarios
 	$(PY) -m chaos list
@@ -68,7 +73,7 @@ setup-chromium: ## install Debian's chromium for the report render test, if miss
 	else echo "no chromium: the report render test will skip (fail with CI=true)."; \
 		echo "  install it: sudo apt-get install -y chromium, or set CHROMIUM=/path/to/chrome"; fi
 
-test: setup setup-chromium ## unit and integration tests (runs real scenarios; a few minutes)
+test: setup setup-chromium docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup ## the fast tests only
@@ -76,6 +81,30 @@ unit: setup ## the fast tests only
 
 bench: setup ## measure breaker visibility latency and fail-fast figures
 	$(PY) -m bench
+
+bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
+	$(PY) -m bench.runtimes
+
+images: setup ## build the Docker images (no registry needed: see docker/images.sh)
+	docker/images.sh
+
+docker-engine: ## make sure a Docker engine answers (CI=true: install Debian's docker.io and start dockerd)
+	@docker/engine.sh
+
+# For `make test`: with an engine, build the images so the Docker tests run;
+# without one (exit 10), carry on and let those tests skip (or fail, in CI).
+docker-ready: setup
+	@rc=0; docker/engine.sh || rc=$$?; \
+	if [ $$rc = 0 ]; then docker/images.sh; elif [ $$rc != 10 ]; then exit $$rc; fi
+
+docker-scenarios: setup images ## run every scenario on the Docker runtime; fails if any fails
+	@failed=""; for s in $(SCENARIOS); do \
+	  echo "== $$s (docker)"; \
+	  if ! $(PY) -m chaos --runtime docker run $$s --dry-run >/dev/null 2>&1; then \
+	    echo "skipped: $$($(PY) -m chaos --runtime docker run $$s --dry-run 2>&1 | tail -1)"; continue; fi; \
+	  $(PY) -m chaos --runtime docker run $$s --breakers $(BREAKERS) || failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed on docker:$$failed"; exit 1; fi; echo "every scenario passed on docker: $(SCENARIOS)"
 
 clean: down ## remove .venv, .tools, state and reports
 	rm -rf $(VENV) .tools .chaos reports

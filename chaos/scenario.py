@@ -97,6 +97,13 @@ class Scenario:
     def seed(self) -> int:
         return self.spec.seed
 
+    def check_runtime(self, runtime: str) -> None:
+        """ConfigError naming the first fault this runtime cannot inject."""
+        for i, fault in enumerate(self.faults):
+            if fault.runtimes is not None and runtime not in fault.runtimes:
+                raise ConfigError(self.path, None, f"faults[{i}].kind",
+                                  f"{fault.kind} works on the {' and '.join(sorted(fault.runtimes))} runtime only, not {runtime}")
+
     def mix(self, system: System) -> dict[str, int]:
         return dict(self.spec.load.mix) if self.spec.load.mix else {r: 1 for r in system.routes}
 

@@ -95,6 +95,15 @@ class VariableSpec(Model):
         return self
 
 
+class DockerSpec(Model):
+    """Where the system runs as containers (the Docker runtime)."""
+
+    compose: str = Field(default="compose.yaml", description="the compose file, relative to the system file")
+    project: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="the compose project name")
+    network: str = Field(default="default", description="the compose network every unit is on")
+    proxies: str = Field(description="the proxy list Toxiproxy loads inside that network")
+
+
 class SystemSpec(Model):
     name: str = Field(pattern=NAME)
     toxiproxy: ToxiproxySpec
@@ -104,6 +113,7 @@ class SystemSpec(Model):
     routes: dict[str, RouteSpec] = Field(min_length=1)
     variables: dict[str, VariableSpec] = {}
     scenarios: str = "scenarios"
+    docker: DockerSpec | None = None
 
 
 class Proxy(Model):
@@ -121,6 +131,8 @@ class System:
         self.path = path
         self.root = path.parent
         self.proxies = {p.name: p for p in proxies}
+        # The proxies as Toxiproxy has them inside the Docker network (docker: section).
+        self.docker_proxies: dict[str, Proxy] = {}
 
     @property
     def name(self) -> str:
@@ -179,15 +191,21 @@ def load_system(path: Path) -> System:
     proxies = _load_proxies(proxies_path, source)
     system = System(spec, path, proxies)
     _cross_check(system, source)
+    if spec.docker:
+        from chaos.compose_check import check_docker  # here: only systems with a docker: section need it
+
+        docker_proxies = _load_proxies(path.parent / spec.docker.proxies, source, ("docker", "proxies"))
+        system.docker_proxies = {p.name: p for p in docker_proxies}
+        check_docker(system, source)
     return system
 
 
-def _load_proxies(path: Path, source: Source) -> list[Proxy]:
+def _load_proxies(path: Path, source: Source, loc: tuple[str, ...] = ("toxiproxy", "proxies")) -> list[Proxy]:
     try:
         raw = json.loads(path.read_text())
         return pydantic.TypeAdapter(list[Proxy]).validate_python(raw)
     except FileNotFoundError:
-        raise source.error(("toxiproxy", "proxies"), f"proxy list {path} does not exist") from None
+        raise source.error(loc, f"proxy list {path} does not exist") from None
     except json.JSONDecodeError as e:
         raise ConfigError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
     except pydantic.ValidationError as e:

@@ -50,6 +50,8 @@ class Fault(Model):
 
     # An instant fault (a restart) happens and is over: it takes no duration.
     instant: ClassVar[bool] = False
+    # The runtimes this fault kind works on; None: every runtime.
+    runtimes: ClassVar[frozenset[str] | None] = None
 
     kind: str
     at: Seconds = Field(description="when it starts, from the start of load")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from pydantic import Field, field_validator
@@ -26,6 +26,9 @@ TIMEOUT = (1.0, 5.0)
 
 
 class HttpAssault(ServiceFault):
+    # The control endpoint answers loopback callers only; in a container the
+    # toolkit's requests arrive through Docker's port proxy, not loopback.
+    runtimes: ClassVar[frozenset[str] | None] = frozenset({"local"})
     """Base of http_error, http_exception and http_latency."""
 
     share: float = Field(default=1.0, ge=0, le=1, description="share of the matching requests that are assaulted")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from chaos.system import System
 
 TOXIPROXY = "toxiproxy"
+RUNTIMES = ("local", "docker")
 
 
 class Status(enum.Enum):
@@ -57,11 +58,31 @@ class Runtime(Protocol):
     def logs(self, name: str) -> Path | None:
         """Where the unit's output goes, when it is a file."""
 
+    def identity(self, name: str) -> str | None:
+        """Who runs the unit now (a process, a container): a value that changes
+        whenever the unit is started again; None while it is not running."""
+
+
+@runtime_checkable
+class Partitionable(Protocol):
+    """An optional ability: cutting a unit off the network the others reach
+    it through, while it keeps running. Faults check for it with isinstance."""
+
+    def disconnect(self, name: str) -> None:
+        """Take the unit off the system's network; it keeps running."""
+
+    def reconnect(self, name: str) -> None:
+        """Put it back, reachable under the same names as before."""
+
 
 def make_runtime(kind: str, system: System, state_dir: Path, env: dict[str, str] | None = None) -> Runtime:
-    """The runtime backend called `kind` ("local")."""
+    """The runtime backend called `kind` ("local" or "docker")."""
     if kind == "local":
         from chaos.runtime.local import LocalRuntime
 
         return LocalRuntime(system, state_dir, env or {})
-    raise ValueError(f"unknown runtime '{kind}' (known: local)")
+    if kind == "docker":
+        from chaos.runtime.docker import DockerRuntime
+
+        return DockerRuntime(system, state_dir, env or {})
+    raise ValueError(f"unknown runtime '{kind}' (known: {', '.join(RUNTIMES)})")

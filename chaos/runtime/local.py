@@ -175,6 +175,11 @@ class LocalRuntime:
         self._unit(name)
         return self.state_dir / "logs" / f"{name}.log"
 
+    def identity(self, name: str) -> str | None:
+        """The pid and kernel start time of the unit's group leader, while it runs."""
+        record = self._records().get(name)
+        return f"{record.pid}/{record.start_ticks}" if record and is_ours(record) else None
+
     def pid(self, name: str) -> int | None:
         """The pid of the unit's process group leader, while it runs."""
         record = self._records().get(name)

@@ -86,3 +86,42 @@ def hello_server() -> Iterator[str]:
     yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def docker_unavailable(system) -> str | None:
+    """Why the Docker runtime cannot run here, or None when it can."""
+    import docker
+    import yaml
+
+    from chaos.errors import SetupError
+    from chaos.runtime.compose import compose_command
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as e:
+        return f"no Docker engine answers ({type(e).__name__})"
+    try:
+        compose_command()
+    except SetupError as e:
+        return str(e)
+    compose = yaml.safe_load((system.root / system.spec.docker.compose).read_text())
+    for image in [spec["image"] for spec in compose["services"].values()]:
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return f"image {image} is missing: run `make images`"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A Docker engine with our images: skips without one, but fails in CI,
+    where `make test` installs and starts one, so a skip would hide a gap."""
+    from chaos.system import load_system
+
+    reason = docker_unavailable(load_system(ROOT / "system.yaml"))
+    if reason:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"the Docker runtime tests cannot run in CI: {reason}")
+        pytest.skip(f"Docker runtime: {reason}")

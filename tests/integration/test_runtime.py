@@ -1,5 +1,6 @@
-"""The runtime contract, against real processes. Parametrized over backends
-so they cannot drift (the Docker backend joins the list when it exists)."""
+"""The runtime contract, against real processes and real containers.
+Parametrized over the backends so they cannot drift: every test that takes
+`runtime` (or `kind`) runs on the local runtime and on the Docker runtime."""
 
 from __future__ import annotations
 
@@ -16,9 +17,17 @@ from chaos.runtime import TOXIPROXY, Status, make_runtime
 from chaos.runtime.process import Record, start_ticks
 
 
-@pytest.fixture(params=["local"])
-def runtime(request, system, tmp_path):
-    rt = make_runtime(request.param, system, tmp_path / "state", {"BREAKERS": "on"})
+@pytest.fixture(params=["local", "docker"])
+def kind(request) -> str:
+    """The backend's name; Docker tests skip without an engine (fail in CI)."""
+    if request.param == "docker":
+        request.getfixturevalue("docker_engine")
+    return request.param
+
+
+@pytest.fixture
+def runtime(kind, system, tmp_path):
+    rt = make_runtime(kind, system, tmp_path / "state", {"BREAKERS": "on"})
     rt.up()
     yield rt
     rt.down()
@@ -62,10 +71,31 @@ def test_pause_freezes_so_callers_time_out_and_resume_thaws(runtime, system):
 
 
 def test_restart_gives_a_new_process(runtime, system):
-    before = runtime.pid("inventory")
+    before = runtime.identity("inventory")
+    assert before is not None
     runtime.restart("inventory")
-    assert runtime.pid("inventory") not in (None, before)
+    assert runtime.identity("inventory") not in (None, before)
     assert health(system, "inventory") == 200
+
+
+def test_a_paused_unit_can_be_killed_and_comes_back_running(runtime, system):
+    """Docker thaws a paused container as it kills it: either way the unit
+    must end up stopped, not paused, and start cleanly."""
+    runtime.pause("orders")
+    runtime.kill("orders")
+    assert runtime.status("orders") is Status.STOPPED and runtime.identity("orders") is None
+    runtime.start("orders")
+    assert runtime.status("orders") is Status.RUNNING and health(system, "orders") == 200
+
+
+def test_acting_on_a_stopped_or_unknown_unit_is_a_setup_error(runtime):
+    runtime.kill("users")
+    with pytest.raises(SetupError, match="not running under this runtime"):
+        runtime.kill("users")
+    with pytest.raises(SetupError, match="not running under this runtime"):
+        runtime.pause("users")
+    with pytest.raises(SetupError, match="unknown unit 'nope'"):
+        runtime.status("nope")
 
 
 def test_data_survives_a_kill(runtime, system):
@@ -96,7 +126,7 @@ def test_it_never_signals_a_process_it_did_not_start(system, tmp_path):
         stranger.wait()
 
 
-def test_a_port_taken_by_a_stranger_is_a_clear_setup_error(system, tmp_path):
+def test_a_port_taken_by_a_stranger_is_a_clear_setup_error(kind, system, tmp_path):
     import socket
 
     port = system.services["users"].port
@@ -104,7 +134,7 @@ def test_a_port_taken_by_a_stranger_is_a_clear_setup_error(system, tmp_path):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
         s.listen()
-        rt = make_runtime("local", system, tmp_path / "state")
+        rt = make_runtime(kind, system, tmp_path / "state")
         with pytest.raises(SetupError, match=f"127.0.0.1:{port} is already in use"):
             rt.start("users")
     assert rt.status("users") is Status.STOPPED

@@ -74,8 +74,10 @@ def test_bad_fields_are_refused_with_file_line_and_field(tmp_path, system, old, 
 
 def test_a_service_without_an_assaults_endpoint_is_refused_before_anything_starts(tmp_path, root):
     text = (root / "system.yaml").read_text().replace("    assaults: /_chaos/assaults\n", "", 1)  # inventory's
-    (tmp_path / "toxiproxy").mkdir()
-    (tmp_path / "toxiproxy" / "proxies.json").write_text((root / "toxiproxy" / "proxies.json").read_text())
+    import shutil
+
+    shutil.copytree(root / "toxiproxy", tmp_path / "toxiproxy")  # the proxy lists the system file names
+    shutil.copy(root / "compose.yaml", tmp_path / "compose.yaml")
     (tmp_path / "system.yaml").write_text(text)
     from chaos.system import load_system
 

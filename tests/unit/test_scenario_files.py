@@ -146,3 +146,13 @@ def test_routes_are_rendered_with_typed_variables(system):
 def test_route_dependencies_come_from_the_system_file(system):
     assert system.routes_independent_of(frozenset({"orders"})) == ["user"]
     assert system.routes_depending_on(frozenset({"inventory"})) == ["place-order"]
+
+
+def test_a_fault_the_runtime_cannot_inject_is_refused_before_anything_starts(system):
+    from chaos.cli import main
+
+    scenario = load_scenario(system.scenarios_dir / "orders-http-500s.yaml", system)
+    scenario.check_runtime("local")  # fine
+    with pytest.raises(ConfigError, match="http_error works on the local runtime only, not docker"):
+        scenario.check_runtime("docker")
+    assert main(["--runtime", "docker", "run", "orders-http-500s", "--dry-run"]) == 2

@@ -1,0 +1,151 @@
+"""`make bench-runtimes`: the local and the Docker runtime side by side, in one run.
+
+- stack start: `up()` from nothing to every unit ready (healthy and
+  answering), and `down()` until nothing is left;
+- memory of each unit: the resident set (RSS) of its processes, read from
+  /proc the same way for both (a container's processes are host processes),
+  and for containers also the cgroup's own figure (`docker stats`: usage
+  less page cache);
+- the size of each image.
+
+Run with both runtimes down: it starts each stack in turn, in a temporary
+state folder, and stops it again. Needs a Docker engine and `make images`.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from chaos.runtime import TOXIPROXY, make_runtime
+from chaos.runtime.process import group_members
+from chaos.system import load_system
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+
+def main() -> int:
+    system = load_system(ROOT / "system.yaml")
+    units = [TOXIPROXY, *system.services]
+    with tempfile.TemporaryDirectory() as state:
+        local = _measure(make_runtime("local", system, Path(state) / "local"), units, _local_memory)
+        docker = _measure(make_runtime("docker", system, Path(state) / "docker"), units, _docker_memory)
+    rows = [
+        ("stack start (up, until all ready)", f"{local['up']:.2f} s", f"{docker['up']:.2f} s"),
+        ("stack stop (down, nothing left)", f"{local['down']:.2f} s", f"{docker['down']:.2f} s"),
+        ("restart one service (kill + start, ready)", f"{local['restart']:.2f} s", f"{docker['restart']:.2f} s"),
+    ]
+    for unit in units:
+        rss_local, _ = local["memory"][unit]
+        rss_docker, cgroup = docker["memory"][unit]
+        rows.append((f"memory of {unit}: RSS (docker: cgroup)", f"{rss_local / MIB:.1f} MiB", f"{rss_docker / MIB:.1f} MiB ({cgroup / MIB:.1f} MiB)"))
+    count, holders = docker["holders"]
+    rows.append((f"memory of the network holders ({count} x SERVICE-net): RSS", "-", f"{holders / MIB:.1f} MiB"))
+    total_local = sum(m[0] for m in local["memory"].values())
+    total_docker = sum(m[0] for m in docker["memory"].values()) + holders
+    rows.append(("memory of the whole stack: RSS", f"{total_local / MIB:.1f} MiB", f"{total_docker / MIB:.1f} MiB"))
+    _table(["measure", "local", "docker"], rows)
+    print()
+    _table(["image", "size", "on top of its base"], _image_sizes(system))
+    return 0
+
+
+def _measure(runtime, units: list[str], memory) -> dict:  # type: ignore[no-untyped-def]
+    out: dict = {}
+    started = time.monotonic()
+    runtime.up()
+    out["up"] = time.monotonic() - started
+    try:
+        time.sleep(2.0)  # let start-up allocations settle before reading memory
+        out["memory"] = {unit: memory(runtime, unit) for unit in units}
+        if hasattr(runtime, "container_id"):
+            out["holders"] = _holders_rss(runtime)
+        started = time.monotonic()
+        runtime.restart("orders")
+        out["restart"] = time.monotonic() - started
+    finally:
+        started = time.monotonic()
+        runtime.down()
+        out["down"] = time.monotonic() - started
+    return out
+
+
+def _rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def _local_memory(runtime, unit: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    pid = runtime.pid(unit)
+    return _rss(group_members(pid) if pid else []), 0
+
+
+def _docker_memory(runtime, unit: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    container = runtime.client.containers.get(runtime.container_id(unit))
+    top = container.top(ps_args="-o pid")
+    pids = [int(row[0]) for row in top["Processes"]]
+    stats = container.stats(stream=False)["memory_stats"]
+    detail = stats.get("stats", {})
+    # cgroup v1 counts page cache in usage; v2 calls it inactive_file.
+    cache = detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0)))
+    return _rss(pids), stats.get("usage", 0) - cache
+
+
+def _holders_rss(runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """How many network-namespace holders run, and their RSS together."""
+    label = f"com.docker.compose.project={runtime.project}"
+    holders = [c for c in runtime.client.containers.list(filters={"label": label}) if c.labels.get("io.flask-chaos.service", "").endswith("-net")]
+    pids = [int(row[0]) for c in holders for row in c.top(ps_args="-o pid")["Processes"]]
+    return len(holders), _rss(pids)
+
+
+def _image_sizes(system) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    import docker
+    import yaml
+
+    client = docker.from_env()
+    compose = yaml.safe_load((system.root / system.spec.docker.compose).read_text())
+    rows = []
+    for name in dict.fromkeys(spec["image"] for spec in compose["services"].values()):
+        image = client.images.get(name)
+        parent = _base_size(client, image)
+        rows.append((name, f"{image.attrs['Size'] / 1e6:.0f} MB", f"{(image.attrs['Size'] - parent) / 1e6:.0f} MB" if parent else "-"))
+    for base in ("python:3.11-slim", "flask-chaos/python:3.11"):
+        try:
+            rows.append((base, f"{client.images.get(base).attrs['Size'] / 1e6:.0f} MB", "(base)"))
+        except docker.errors.ImageNotFound:
+            pass
+    return rows
+
+
+def _base_size(client, image) -> int:  # type: ignore[no-untyped-def]
+    """Size of the deepest local image whose layers this one starts with."""
+    layers = image.attrs["RootFS"].get("Layers", [])
+    best = 0
+    for other in client.images.list():
+        theirs = other.attrs["RootFS"].get("Layers", [])
+        if other.id != image.id and theirs and layers[: len(theirs)] == theirs and len(theirs) < len(layers):
+            best = max(best, other.attrs["Size"])
+    return best
+
+
+def _table(header: list[str], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [tuple(header), *rows]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
