@@ -136,7 +136,10 @@ class Runner:
                     time.sleep(wait)
                 if time.time() - t0 >= next_stats:
                     self.console.stats(self.history, STATS_EVERY)
-                    next_stats += STATS_EVERY
+                    # After a step longer than the interval (a restart), catch up
+                    # once: one line per tick that actually passed, not a burst.
+                    while next_stats <= time.time() - t0:
+                        next_stats += STATS_EVERY
             if action == "apply":
                 self._apply(index, self.scenario.faults[index])
             elif action == "revert":
