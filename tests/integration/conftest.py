@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,16 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+def run_chaos(*args: str, runtime: str | None = None, breakers: str = "on", timeout: float = 180) -> subprocess.CompletedProcess:
+    """`python -m chaos ARGS` as a user runs it: from the repository root, with
+    Toxiproxy's project-local folder on PATH, no stdin, output captured."""
+    env = {**os.environ, "BREAKERS": breakers, "PYTHONUNBUFFERED": "1",
+           "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
+    runtime_args = ["--runtime", runtime] if runtime else []
+    return subprocess.run([sys.executable, "-m", "chaos", *runtime_args, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def free_port() -> int:

@@ -5,9 +5,7 @@ that leaves nothing behind. The shared contract is in test_runtime.py."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,8 @@ from chaos.history import History
 from chaos.runtime import TOXIPROXY, Status, make_runtime
 from chaos.scenario import load_scenario
 from chaos.toxiproxy import Toxiproxy
+
+from .conftest import run_chaos
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_LABEL = "com.docker.compose.project"
@@ -72,12 +72,8 @@ def service_of(event: dict) -> str:
     return event["Actor"]["Attributes"].get("io.flask-chaos.service", "?")
 
 
-def chaos(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "BREAKERS": "on"}
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", "--runtime", "docker", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
+def chaos(*args: str) -> subprocess.CompletedProcess:
+    return run_chaos(*args, runtime="docker", timeout=240)
 
 
 def test_a_kill_shows_in_docker_events_as_a_kill_of_orders_only(stack, client):

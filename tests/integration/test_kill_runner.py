@@ -36,6 +36,8 @@ from chaos.runtime import make_runtime
 from chaos.system import load_system
 from chaos.toxiproxy import Toxiproxy
 
+from .conftest import run_chaos
+
 from .cleanliness import problems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,9 +54,8 @@ DELAY = (0.1, 5.0)
 ENV = {**os.environ, "BREAKERS": "on", "PYTHONUNBUFFERED": "1", "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
 
 
-def chaos(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "chaos", *args], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+def chaos(*args: str) -> subprocess.CompletedProcess:
+    return run_chaos(*args, timeout=60)
 
 
 @dataclass

@@ -5,10 +5,7 @@ can fail: with breakers off, order-slow must fail fail-fast and containment."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,14 +15,12 @@ from chaos.runtime import TOXIPROXY, Status, make_runtime
 from ..browser import assert_report_renders
 from ..evidence import assert_run_folder, junit_cases
 
+from .conftest import run_chaos
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def chaos(*args: str, breakers: str = "on", timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {**os.environ, "BREAKERS": breakers, "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+chaos = run_chaos
 
 
 def verdicts(reports: Path) -> dict[str, dict]:
