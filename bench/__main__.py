@@ -20,12 +20,12 @@ from pathlib import Path
 
 import requests
 
-from chaos.checks._windows import percentile
+from chaos.history.queries import percentile
 from chaos.history import History, Transition
-from chaos.observe import BreakerWatcher
+from chaos.engine.observe import BreakerWatcher
 from chaos.runtime import TOXIPROXY, make_runtime
-from chaos.system import load_system
-from chaos.toxiproxy import Toxiproxy
+from chaos.spec import load_system
+from chaos.clients.toxiproxy import Toxiproxy
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIPS = 12

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from chaos.runtime import TOXIPROXY, make_runtime
 from chaos.runtime.process import group_members
-from chaos.system import load_system
+from chaos.spec import load_system
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024

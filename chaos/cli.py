@@ -13,11 +13,13 @@ import signal
 import sys
 from pathlib import Path
 
-from chaos.console import Console
+from chaos.ui.console import Console
 from chaos.errors import ConfigError, SetupError
 from chaos.runtime import RUNTIMES, TOXIPROXY, make_runtime
-from chaos.scenario import find_scenario, list_scenarios, load_scenario, user_env
-from chaos.system import System, load_system
+from chaos.spec.options import RunOptions
+from chaos.spec.scenario import find_scenario, list_scenarios, load_scenario, user_env
+from chaos.spec import load_system
+from chaos.spec.system import System
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -128,7 +130,7 @@ def _runtime(args: argparse.Namespace, system: System, breakers: str = "on"):  #
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from chaos.runner import Runner  # imported here: `chaos list` should not pay for it
+    from chaos.engine.runner import Runner  # imported here: `chaos list` should not pay for it
 
     system = _system(args)
     scenario = _scenario(args, system)
@@ -144,7 +146,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     console.say(f"breakers {args.breakers}, runtime {args.runtime}, {scenario.duration:g} s\n")
     try:
         result = Runner(system, scenario, runtime, console, reports=args.reports,
-                        meta={"breakers": args.breakers, "runtime": args.runtime}).run(keep_up=args.keep_up)
+                        options=RunOptions(args.breakers, args.runtime)).run(keep_up=args.keep_up)
         console.verdicts(result.verdicts)
     finally:
         console.close()
@@ -161,8 +163,8 @@ def cmd_describe(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_reset(args: argparse.Namespace, console: Console) -> int:
-    from chaos.restore import restore
-    from chaos.toxiproxy import Toxiproxy
+    from chaos.engine.restore import restore
+    from chaos.clients.toxiproxy import Toxiproxy
 
     system = _system(args)
     runtime = _runtime(args, system, os.environ.get("BREAKERS") or "on")
@@ -176,23 +178,24 @@ def _console_for(scenario, args: argparse.Namespace, plain: Console):  # type: i
     """A terminal gets the live view; a pipe or a CI log gets plain lines."""
     if not sys.stdout.isatty():
         return plain
-    from chaos.live import LiveConsole
+    from chaos.ui.live import LiveConsole
 
     return LiveConsole.for_scenario(scenario, f"breakers {args.breakers}, runtime {args.runtime}")
 
 
 def cmd_nightly(args: argparse.Namespace, console: Console) -> int:
-    from chaos.nightly import Nightly, scenario_runner, stack_kept_up
+    from chaos.engine.nightly import Nightly, scenario_runner, stack_kept_up
 
     if args.repeat < 1:
         raise ConfigError(None, None, "REPEAT", f"must be 1 or more, not {args.repeat}")
     system = _system(args)
     runtime = _runtime(args, system, args.breakers)
     names = [n for n in args.scenarios or list_scenarios(system) if args.scenarios or _runs_on(n, system, args.runtime, console)]
-    meta = {"breakers": args.breakers, "runtime": args.runtime}
-    run_one = scenario_runner(system, runtime, lambda scenario: _console_for(scenario, args, console), meta)
+    options = RunOptions(args.breakers, args.runtime)
+    run_one = scenario_runner(system, runtime, lambda scenario: _console_for(scenario, args, console), options)
     with stack_kept_up(runtime, [TOXIPROXY, *system.services]):
-        summary = Nightly(names, args.repeat, run_one, args.reports / "nightly", console.say, **meta).run()
+        summary = Nightly(names, args.repeat, run_one, args.reports / "nightly", console.say,
+                          breakers=options.breakers, runtime=options.runtime).run()
     return EXIT_PASS if summary["passed"] else EXIT_FAIL
 
 

@@ -26,6 +26,6 @@ def root() -> Path:
 
 @pytest.fixture
 def system():
-    from chaos.system import load_system
+    from chaos.spec import load_system
 
     return load_system(ROOT / "system.yaml")

@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field
 
 from chaos.history import History
-from chaos.model import Model
-from chaos.system import System
+from chaos.spec.model import Model
+from chaos.spec.system import System
 
 Status = Literal["pass", "fail", "unknown"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from chaos.checks import Check
-from chaos.checks._windows import Window, fault_windows
+from chaos.history.queries import Window, fault_windows
 from chaos.history import History
-from chaos.system import System
+from chaos.spec.system import System
 
 
 class BreakerCheck(Check):

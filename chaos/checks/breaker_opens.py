@@ -8,10 +8,10 @@ from pydantic import Field
 
 from chaos.checks import Verdict, register
 from chaos.checks._breaker import BreakerCheck
-from chaos.checks._windows import breaker_info, state_windows
+from chaos.history.queries import breaker_info, state_windows
 from chaos.history import History, Request
-from chaos.model import Seconds
-from chaos.system import System
+from chaos.spec.model import Seconds
+from chaos.spec.system import System
 
 
 @register

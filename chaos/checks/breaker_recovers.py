@@ -7,10 +7,10 @@ from typing import Literal
 
 from chaos.checks import Verdict, register
 from chaos.checks._breaker import BreakerCheck
-from chaos.checks._windows import breaker_info
+from chaos.history.queries import breaker_info
 from chaos.history import History, Transition
-from chaos.model import Seconds
-from chaos.system import System
+from chaos.spec.model import Seconds
+from chaos.spec.system import System
 
 
 @register

@@ -9,7 +9,7 @@ from typing import Literal
 from chaos.checks import Verdict, register
 from chaos.checks._breaker import BreakerCheck
 from chaos.history import History, Transition
-from chaos.system import System
+from chaos.spec.system import System
 
 
 @register

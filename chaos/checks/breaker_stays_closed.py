@@ -8,9 +8,9 @@ from typing import Literal
 
 from chaos.checks import Verdict, register
 from chaos.checks._breaker import BreakerCheck
-from chaos.checks._windows import breaker_info, fault_windows
+from chaos.history.queries import breaker_info, fault_windows
 from chaos.history import History, Transition
-from chaos.system import System
+from chaos.spec.system import System
 
 
 @register

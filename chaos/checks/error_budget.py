@@ -9,7 +9,7 @@ from pydantic import Field
 
 from chaos.checks import Check, Verdict, register, unknown_routes
 from chaos.history import History, Request
-from chaos.system import System
+from chaos.spec.system import System
 
 
 def failed(r: Request, fallback_counts: bool) -> bool:

@@ -9,10 +9,10 @@ from pydantic import Field
 
 from chaos.checks import Verdict, register, unknown_routes
 from chaos.checks._breaker import BreakerCheck
-from chaos.checks._windows import Window, ms, percentile, requests_in, state_windows
+from chaos.history.queries import Window, ms, percentile, requests_in, state_windows
 from chaos.history import History
-from chaos.model import Seconds
-from chaos.system import System
+from chaos.spec.model import Seconds
+from chaos.spec.system import System
 
 
 @register

@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import Field
 
 from chaos.checks import Check, Verdict, register, unknown_routes
-from chaos.checks._windows import Window, fault_windows, load_start, ms, percentile, requests_in, run_end, success_rate
+from chaos.history.queries import Window, fault_windows, load_start, ms, percentile, requests_in, run_end, success_rate
 from chaos.history import History
-from chaos.model import Seconds
-from chaos.system import System
+from chaos.spec.model import Seconds
+from chaos.spec.system import System
 
 
 @register

@@ -7,9 +7,9 @@ from collections import Counter
 from typing import Literal
 
 from chaos.checks import Check, Verdict, register
-from chaos.checks._windows import fault_windows
+from chaos.history.queries import fault_windows
 from chaos.history import History, ReadBack, Request
-from chaos.system import System
+from chaos.spec.system import System
 
 
 @register

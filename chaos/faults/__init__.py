@@ -16,10 +16,10 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, Union
 from pydantic import Field
 
 from chaos.history import History
-from chaos.model import Model, Seconds
+from chaos.spec.model import Model, Seconds
 from chaos.runtime import Runtime
-from chaos.system import System
-from chaos.toxiproxy import Toxiproxy
+from chaos.spec.system import System
+from chaos.clients.toxiproxy import Toxiproxy
 
 
 class Handle(Protocol):

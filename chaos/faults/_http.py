@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from chaos.errors import SetupError
 from chaos.faults import FaultContext, Handle, ServiceFault
-from chaos.system import System
+from chaos.spec.system import System
 
 # (connect, read): the endpoint answers at once unless the service is frozen.
 TIMEOUT = (1.0, 5.0)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chaos.faults import EdgeFault, FaultContext, Handle, register
-from chaos.toxiproxy import Toxiproxy
+from chaos.clients.toxiproxy import Toxiproxy
 
 
 @register

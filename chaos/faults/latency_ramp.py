@@ -12,7 +12,7 @@ import pydantic
 from pydantic import Field
 
 from chaos.faults import EdgeFault, FaultContext, Handle, ToxicHandle, register
-from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
 
 @register

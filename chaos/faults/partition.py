@@ -14,7 +14,7 @@ from typing import Literal
 import pydantic
 
 from chaos.faults import Fault, FaultContext, Handle, ToxicHandle, register
-from chaos.system import EdgeSpec, System
+from chaos.spec.system import EdgeSpec, System
 
 
 @register

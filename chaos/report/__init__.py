@@ -5,7 +5,7 @@ A run folder (reports/<time>-<scenario>-<run id>/) holds:
 - history.jsonl  every event of the run, one JSON object a line;
 - verdicts.json  each check's verdict with its evidence and figures;
 - run.json       the scenario as run: parameters, seed, breakers, runtime, versions;
-- junit.xml      the verdicts as JUnit XML (see chaos.junit);
+- junit.xml      the verdicts as JUnit XML (see chaos.report.junit);
 - logs/NAME.log  the part of each service's and Toxiproxy's log written during the run;
 - report.html    one self-contained page: the timeline plot, the checks, the scenario.
 """
@@ -22,9 +22,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from chaos import __version__, junit
+from chaos import __version__
+from chaos.report import junit
 from chaos.checks import Verdict
 from chaos.history import History
+from chaos.spec.options import RunOptions
 
 MAX_LOG_BYTES = 2_000_000  # per unit: a runaway log must not bloat the run folder
 
@@ -81,9 +83,9 @@ def versions(toxiproxy: Any | None = None) -> dict[str, str]:
 
 
 def run_info(scenario: Any, run_id: str, started: float, wall_time: float, passed: bool,
-             meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             options: RunOptions | None = None, found_versions: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What run.json holds: the scenario as run and the conditions it ran under."""
-    meta = dict(meta or {})
+    options = options or RunOptions()
     path = Path(scenario.path)
     return {
         "scenario": scenario.name,
@@ -93,14 +95,13 @@ def run_info(scenario: Any, run_id: str, started: float, wall_time: float, passe
         "started_at": started,
         "wall_time_s": round(wall_time, 2),
         "passed": passed,
-        "breakers": meta.pop("breakers", "unknown"),
-        "runtime": meta.pop("runtime", "unknown"),
+        "breakers": options.breakers,
+        "runtime": options.runtime,
         "seed": scenario.seed,
         "parameters": scenario.spec.model_dump(mode="json"),
         "source_path": str(path),
         "source": path.read_text() if path.exists() else "",
-        "versions": meta.pop("versions", None) or versions(),
-        **meta,
+        "versions": dict(found_versions or versions()),
     }
 
 

@@ -1,6 +1,6 @@
 """The nightly's index: what regressed, each scenario's status, links to every run's report.
 
-Its input is the nightly's summary (chaos.nightly.summarize); it adds no
+Its input is the nightly's summary (chaos.engine.nightly.summarize); it adds no
 plot, so it stays small and opens at once.
 """
 

@@ -2,7 +2,7 @@
 
 Every time here is in seconds from the start of load, the one axis the
 report's plots share. Nothing here draws; `chaos.report.figure` turns a
-`Timeline` into a plot and `chaos.live` reads the current breaker states.
+`Timeline` into a plot and `chaos.ui.live` reads the current breaker states.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from chaos.checks._windows import fault_windows, load_start, percentile
+from chaos.history.queries import fault_windows, load_start, percentile
 from chaos.history import BreakerInfo, FaultEvent, History, Mark, Request, Transition
 
 BREAKER_STATES = ("closed", "half-open", "open", "disabled")

@@ -11,7 +11,7 @@ import enum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from chaos.system import System
+from chaos.spec.system import System
 
 TOXIPROXY = "toxiproxy"
 RUNTIMES = ("local", "docker")

@@ -23,8 +23,8 @@ import requests
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.compose import run_compose
-from chaos.system import System
-from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+from chaos.spec.system import System
+from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
 STOP_GRACE = 10
 PROJECT_LABEL = "com.docker.compose.project"

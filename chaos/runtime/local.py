@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 import requests
 
 from chaos.errors import SetupError
-from chaos.interrupts import deferred
+from chaos.engine.interrupts import deferred
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
-from chaos.system import System
-from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+from chaos.spec.system import System
+from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
 STOP_GRACE = 10.0
 

@@ -18,8 +18,8 @@ import requests
 
 from chaos.runtime import TOXIPROXY
 from chaos.runtime.process import Record, group_members, is_ours, state_letter
-from chaos.system import System
-from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+from chaos.spec.system import System
+from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
 UNIT_PROGRAMS = ("gunicorn", "toxiproxy-server")
 

@@ -129,7 +129,7 @@ def docker_unavailable(system) -> str | None:
 def docker_engine():
     """A Docker engine with our images: skips without one, but fails in CI,
     where `make test` installs and starts one, so a skip would hide a gap."""
-    from chaos.system import load_system
+    from chaos.spec import load_system
 
     reason = docker_unavailable(load_system(ROOT / "system.yaml"))
     if reason:

@@ -17,8 +17,8 @@ from chaos.faults import FaultContext
 from chaos.faults.network_partition import NetworkPartition
 from chaos.history import History
 from chaos.runtime import TOXIPROXY, Status, make_runtime
-from chaos.scenario import load_scenario
-from chaos.toxiproxy import Toxiproxy
+from chaos.spec.scenario import load_scenario
+from chaos.clients.toxiproxy import Toxiproxy
 
 from .conftest import run_chaos
 

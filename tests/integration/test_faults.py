@@ -12,7 +12,7 @@ import pytest
 from chaos.faults import FAULTS, Fault, FaultContext
 from chaos.history import History
 from chaos.runtime import Status
-from chaos.toxiproxy import Toxiproxy
+from chaos.clients.toxiproxy import Toxiproxy
 
 from .conftest import free_port
 
@@ -149,7 +149,7 @@ def test_process_faults_ask_the_runtime_and_undo_it(ctx, kind, applied, reverted
 
 def test_instant_faults_refuse_a_duration(system, tmp_path, root):
     from chaos.errors import ConfigError
-    from chaos.scenario import load_scenario
+    from chaos.spec.scenario import load_scenario
 
     text = (root / "scenarios" / "order-down.yaml").read_text().replace("kind: kill", "kind: restart")
     path = tmp_path / "order-down.yaml"

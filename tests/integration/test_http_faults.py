@@ -13,12 +13,13 @@ import requests
 from chaos.faults import FAULTS, FaultContext
 from chaos.faults._http import stop_assaults
 from chaos.history import History
-from chaos.restore import restore
+from chaos.engine.restore import restore
 from chaos.runtime import Status, make_runtime
-from chaos.system import System, load_system
+from chaos.spec import load_system
+from chaos.spec.system import System
 
 ROOT = Path(__file__).resolve().parents[2]
-from chaos.toxiproxy import Toxiproxy
+from chaos.clients.toxiproxy import Toxiproxy
 
 
 @pytest.fixture(scope="module")

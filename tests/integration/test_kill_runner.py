@@ -33,8 +33,8 @@ import pytest
 import requests
 
 from chaos.runtime import make_runtime
-from chaos.system import load_system
-from chaos.toxiproxy import Toxiproxy
+from chaos.spec import load_system
+from chaos.clients.toxiproxy import Toxiproxy
 
 from .conftest import run_chaos
 

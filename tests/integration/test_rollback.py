@@ -10,13 +10,13 @@ from typing import Literal
 import pytest
 
 from chaos import faults as fault_registry
-from chaos import scenario as scenario_module
-from chaos.console import Console
+from chaos.spec import scenario as scenario_module
+from chaos.ui.console import Console
 from chaos.faults import FaultContext, Handle, ServiceFault
-from chaos.runner import Runner
+from chaos.engine.runner import Runner
 from chaos.runtime import TOXIPROXY, Status, make_runtime
-from chaos.scenario import load_scenario
-from chaos.toxiproxy import Toxiproxy
+from chaos.spec.scenario import load_scenario
+from chaos.clients.toxiproxy import Toxiproxy
 
 
 class Explode(ServiceFault):

@@ -9,7 +9,7 @@ import requests
 import toxiproxy
 from toxiproxy.api import APIConsumer
 
-from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
 from .conftest import free_port
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import ConfigError
-from chaos.system import load_system
+from chaos.spec import load_system
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,8 @@ from chaos.errors import ConfigError, SetupError
 from chaos.faults import FAULTS, FaultContext
 from chaos.faults._http import stop_assaults
 from chaos.history import History
-from chaos.scenario import load_scenario
-from chaos.system import System
+from chaos.spec.scenario import load_scenario
+from chaos.spec.system import System
 
 SCENARIO = textwrap.dedent(
     """\
@@ -79,7 +79,7 @@ def test_a_service_without_an_assaults_endpoint_is_refused_before_anything_start
     shutil.copytree(root / "toxiproxy", tmp_path / "toxiproxy")  # the proxy lists the system file names
     shutil.copy(root / "compose.yaml", tmp_path / "compose.yaml")
     (tmp_path / "system.yaml").write_text(text)
-    from chaos.system import load_system
+    from chaos.spec import load_system
 
     message = refusal(tmp_path, load_system(tmp_path / "system.yaml"), SCENARIO.replace("service: orders", "service: inventory"))
     assert "t.yaml:6: faults[0].service: service 'inventory' has no assaults endpoint" in message

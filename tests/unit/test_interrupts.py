@@ -8,8 +8,8 @@ import signal
 import pytest
 
 from chaos.history import History
-from chaos.interrupts import deferred
-from chaos.observe import BreakerWatcher
+from chaos.engine.interrupts import deferred
+from chaos.engine.observe import BreakerWatcher
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import time
 from rich.console import Console as RichConsole
 
 from chaos.checks import Verdict
-from chaos.console import Console
+from chaos.ui.console import Console
 from chaos.history import History, Mark
-from chaos.live import LiveConsole, PlannedFault
+from chaos.ui.live import LiveConsole, PlannedFault
 
 from .histories import BREAKER, T0, run
 

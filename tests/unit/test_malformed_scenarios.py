@@ -31,10 +31,10 @@ from hypothesis import example, given, settings
 from chaos import cli
 from chaos.cli import _params, _parser, main
 from chaos.errors import ConfigError
-from chaos.runner import Runner
+from chaos.engine.runner import Runner
 from chaos.runtime.local import LocalRuntime
-from chaos.scenario import load_scenario
-from chaos.system import load_system
+from chaos.spec.scenario import load_scenario
+from chaos.spec import load_system
 
 from .malformed import DOCS, Case, at, dump, parameter_cases, raw_cases, structured_cases, text_cases
 from .test_yaml_bounds import BILLION_LAUGHS, MERGE_BOMB

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from chaos import junit
+from chaos.spec.options import RunOptions
+from chaos.report import junit
 from chaos.checks import evaluate_all
-from chaos.nightly import Nightly, RunRecord, combined_junit, scenario_status
+from chaos.engine.nightly import Nightly, RunRecord, combined_junit, scenario_status
 from chaos.report import run_info, write_run_folder
-from chaos.scenario import load_scenario
+from chaos.spec.scenario import load_scenario
 
 from ..evidence import assert_valid_junit, junit_cases
 from .histories import T0, run
@@ -112,7 +113,7 @@ def test_a_scenario_that_could_not_run_is_red(tmp_path):
 def _saved_run(tmp_path: Path, system, scenario_name: str, history, breakers: str) -> Path:
     scenario = load_scenario(system.scenarios_dir / f"{scenario_name}.yaml", system)
     verdicts = evaluate_all(scenario.checks, history, system)
-    info = run_info(scenario, f"{scenario_name}-{breakers}", T0, 33.0, all(v.passed for v in verdicts), {"breakers": breakers})
+    info = run_info(scenario, f"{scenario_name}-{breakers}", T0, 33.0, all(v.passed for v in verdicts), RunOptions(breakers))
     folder = tmp_path / f"{scenario_name}-{breakers}"
     write_run_folder(folder, history, verdicts, info)
     return folder

@@ -11,9 +11,10 @@ import pytest
 
 from chaos.checks import Verdict, evaluate_all
 from chaos.history import History, Request
+from chaos.spec.options import RunOptions
 from chaos.report import LogMarks, redraw, run_info, write_run_folder
 from chaos.report.timeline import current_states, timeline
-from chaos.scenario import load_scenario
+from chaos.spec.scenario import load_scenario
 
 from ..evidence import assert_run_folder, assert_valid_junit, junit_cases
 from .histories import BREAKER, T0, run
@@ -69,7 +70,7 @@ class FakeRuntime:
 def _folder(tmp_path, system, history: History, breakers: str = "on", logs: LogMarks | None = None) -> tuple[Path, list[Verdict]]:
     scenario = load_scenario(system.scenarios_dir / "order-down.yaml", system)
     verdicts = evaluate_all(scenario.checks, history, system)
-    info = run_info(scenario, "r1", T0, 33.5, all(v.passed for v in verdicts), {"breakers": breakers, "runtime": "local"})
+    info = run_info(scenario, "r1", T0, 33.5, all(v.passed for v in verdicts), RunOptions(breakers, "local"))
     run_dir = tmp_path / f"run-{breakers}"
     write_run_folder(run_dir, history, verdicts, info, logs)
     return run_dir, verdicts
@@ -119,7 +120,7 @@ def test_junit_of_a_failing_run_is_valid_and_red_for_the_failing_checks(tmp_path
 
 
 def test_an_unknown_verdict_is_a_failure_in_junit(tmp_path):
-    from chaos import junit
+    from chaos.report import junit
 
     junit.write(tmp_path / "j.xml", [junit.run_suite("s", [{"check": "c", "status": "unknown", "evidence": "no fault"}], 1.0, time.time())])
     assert_valid_junit(tmp_path / "j.xml")

@@ -11,8 +11,9 @@ import time
 import pytest
 
 from chaos.checks import evaluate_all
+from chaos.spec.options import RunOptions
 from chaos.report import run_info, write_run_folder
-from chaos.scenario import load_scenario
+from chaos.spec.scenario import load_scenario
 
 from .. import browser
 from ..browser import assert_report_renders, ink, open_page
@@ -23,7 +24,7 @@ def test_the_report_renders_in_chromium_with_its_plot_and_verdicts(tmp_path, sys
     scenario = load_scenario(system.scenarios_dir / "order-down.yaml", system)
     history = run(lost=1)  # one failing check, so both kinds of row are drawn
     verdicts = evaluate_all(scenario.checks, history, system)
-    info = run_info(scenario, "render", T0, 33.0, False, {"breakers": "on", "runtime": "local"})
+    info = run_info(scenario, "render", T0, 33.0, False, RunOptions("on", "local"))
     report = write_run_folder(tmp_path / "run", history, verdicts, info)
     statuses = assert_report_renders(report, tmp_path, checks=5)
     assert statuses == [v.status for v in verdicts] and "fail" in statuses

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import ConfigError
-from chaos.load import render
-from chaos.model import parse_duration
-from chaos.scenario import find_scenario, list_scenarios, load_scenario
-from chaos.system import load_system
+from chaos.engine.load import render
+from chaos.spec.model import parse_duration
+from chaos.spec.scenario import find_scenario, list_scenarios, load_scenario
+from chaos.spec import load_system
 
 GOOD = textwrap.dedent(
     """\

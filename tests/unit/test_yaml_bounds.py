@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chaos.errors import ConfigError
-from chaos.source import MAX_DEPTH, MAX_VALUES, parse_yaml
+from chaos.spec.source import MAX_DEPTH, MAX_VALUES, parse_yaml
 
 PATH = Path("t.yaml")
 

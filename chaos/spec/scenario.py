@@ -22,10 +22,10 @@ from pydantic import Field
 from chaos.checks import CHECKS, Check, check_union
 from chaos.errors import ConfigError, ConfigErrors
 from chaos.faults import FAULTS, Fault, fault_union
-from chaos.model import Model, Seconds, model_vocabulary
-from chaos.parameters import Parameter, resolve
-from chaos.source import Source, load_yaml, validate
-from chaos.system import NAME, System
+from chaos.spec.model import Model, Seconds, model_vocabulary
+from chaos.spec.parameters import Parameter, resolve
+from chaos.spec.source import Source, load_yaml, validate
+from chaos.spec.system import NAME, System
 
 
 class LoadSpec(Model):

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos import junit
+from chaos.report import junit
 
 GREEN = "pass"
 
@@ -123,7 +123,7 @@ def changes(previous: dict[str, Any] | None, current: dict[str, Any]) -> list[di
 
 
 def combined_junit(records: Sequence[RunRecord], path: Path, properties: dict[str, Any] | None = None) -> None:
-    """One suite a scenario, one case a check over all its repeats (see chaos.junit);
+    """One suite a scenario, one case a check over all its repeats (see chaos.report.junit);
     a run that could not start is a failing "scenario runs" case."""
     suites = []
     for name, runs in _by_scenario(records).items():
@@ -204,11 +204,11 @@ class Nightly:
                  f"index {out / 'index.html'}, JUnit {out / 'junit.xml'}")
 
 
-def scenario_runner(system: Any, runtime: Any, console_for: Callable[[Any], Any], meta: dict[str, Any]) -> RunOne:
+def scenario_runner(system: Any, runtime: Any, console_for: Callable[[Any], Any], options: Any) -> RunOne:
     """The real RunOne: load the scenario, run it, and leave the system up for the next."""
     from chaos.errors import ConfigError, SetupError
-    from chaos.runner import Runner
-    from chaos.scenario import find_scenario, load_scenario, user_env
+    from chaos.engine.runner import Runner
+    from chaos.spec.scenario import find_scenario, load_scenario, user_env
 
     def run_one(name: str, repeat: int, reports: Path) -> RunRecord:
         started = time.time()
@@ -219,7 +219,7 @@ def scenario_runner(system: Any, runtime: Any, console_for: Callable[[Any], Any]
         console = console_for(scenario)
         console.t0 = None  # the plain console is shared: its times must not run on from the last scenario
         try:
-            result = Runner(system, scenario, runtime, console, reports=reports, meta=dict(meta)).run(keep_up=True)
+            result = Runner(system, scenario, runtime, console, reports=reports, options=options).run(keep_up=True)
             console.verdicts(result.verdicts)
             console.say(f"{name}: {'PASSED' if result.passed else 'FAILED'} in {result.wall_time:.1f} s; "
                         f"report {result.run_dir / 'report.html' if result.run_dir else '-'}")

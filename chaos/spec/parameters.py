@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from chaos.errors import ConfigError, ConfigErrors
-from chaos.model import Model, parse_duration
-from chaos.source import Source, validate
+from chaos.spec.model import Model, parse_duration
+from chaos.spec.source import Source, validate
 
 _REF = re.compile(r"\$\{(\w+)\}")
 # Environment variables that mean something else: never read as parameters.

@@ -18,8 +18,8 @@ import pydantic
 from pydantic import Field
 
 from chaos.errors import ConfigError
-from chaos.model import Model, Seconds, model_vocabulary
-from chaos.source import Source, load_yaml, validate
+from chaos.spec.model import Model, Seconds, model_vocabulary
+from chaos.spec.source import Source, load_yaml, validate
 
 NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 
@@ -183,37 +183,8 @@ class System:
 SYSTEM_VOCABULARY = model_vocabulary(SystemSpec)
 
 
-def load_system(path: Path) -> System:
-    """Load and cross-check a system file and its proxy list; ConfigError on any problem."""
-    source = load_yaml(path)
-    spec: SystemSpec = validate(SystemSpec, source, SYSTEM_VOCABULARY)
-    proxies_path = path.parent / spec.toxiproxy.proxies
-    proxies = _load_proxies(proxies_path, source)
-    system = System(spec, path, proxies)
-    _cross_check(system, source)
-    if spec.docker:
-        from chaos.compose_check import check_docker  # here: only systems with a docker: section need it
-
-        docker_proxies = _load_proxies(path.parent / spec.docker.proxies, source, ("docker", "proxies"))
-        system.docker_proxies = {p.name: p for p in docker_proxies}
-        check_docker(system, source)
-    return system
-
-
-def _load_proxies(path: Path, source: Source, loc: tuple[str, ...] = ("toxiproxy", "proxies")) -> list[Proxy]:
-    try:
-        raw = json.loads(path.read_text())
-        return pydantic.TypeAdapter(list[Proxy]).validate_python(raw)
-    except FileNotFoundError:
-        raise source.error(loc, f"proxy list {path} does not exist") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
-    except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        raise ConfigError(path, None, ".".join(map(str, err["loc"])), err["msg"]) from None
-
-
-def _cross_check(system: System, source: Source) -> None:
+def cross_check(system: System, source: Source) -> None:
+    """ConfigError on the first way the system file disagrees with itself or its proxy list."""
     spec = system.spec
     services = spec.services
     if spec.entrypoint not in services:

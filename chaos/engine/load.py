@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from chaos.history import History, ReadBack, Request
-from chaos.system import RouteSpec, System
+from chaos.spec.system import RouteSpec, System
 
 _VAR = re.compile(r"{(\w+)}")
 RETRY_AFTER = 0.5  # seconds before a failed write is retried

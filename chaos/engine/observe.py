@@ -15,7 +15,7 @@ from collections.abc import Callable
 import requests
 
 from chaos.history import BreakerInfo, History, Transition
-from chaos.system import System
+from chaos.spec.system import System
 
 POLL_WAIT = 1.0  # seconds the service may hold a long poll
 

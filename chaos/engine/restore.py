@@ -17,8 +17,8 @@ import requests
 from chaos.errors import SetupError
 from chaos.faults._http import stop_assaults
 from chaos.runtime import TOXIPROXY, Runtime, Status
-from chaos.system import System
-from chaos.toxiproxy import Toxiproxy, ToxiproxyError
+from chaos.spec.system import System
+from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
 
 @dataclass

@@ -8,7 +8,7 @@ import time
 from typing import TextIO
 
 from chaos.checks import Verdict
-from chaos.checks._windows import ms, percentile
+from chaos.history.queries import ms, percentile
 from chaos.history import History, Request
 
 _COLOURS = {"pass": "32", "fail": "31", "unknown": "33", "fault": "35", "breaker": "36", "load": "2", "setup": "2"}

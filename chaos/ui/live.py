@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chaos.checks import Verdict
-from chaos.checks._windows import ms, percentile
+from chaos.history.queries import ms, percentile
 from chaos.history import History, Request
 from chaos.report.timeline import current_states
 

@@ -16,14 +16,12 @@ the system file checks them, with file, line and field in each message:
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from chaos.errors import ConfigError
-from chaos.source import Source, load_yaml
-
-if TYPE_CHECKING:
-    from chaos.system import System
+from chaos.spec.source import Source, load_yaml
+from chaos.spec.system import System
 
 OUR_PROJECT = "io.flask-chaos.project"
 OUR_SERVICE = "io.flask-chaos.service"

@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.checks import Verdict, evaluate_all
-from chaos.console import Console
+from chaos.ui.console import Console
 from chaos.faults import Fault, FaultContext, Handle
 from chaos.history import FaultEvent, History, Mark
-from chaos.load import LoadGenerator, read_back
-from chaos.observe import BreakerWatcher
+from chaos.engine.load import LoadGenerator, read_back
+from chaos.engine.observe import BreakerWatcher
 from chaos.report import LogMarks, run_info, versions, write_run_folder
 from chaos.runtime import Runtime, Status
-from chaos.scenario import Scenario
-from chaos.system import System
-from chaos.restore import restore
-from chaos.toxiproxy import Toxiproxy
+from chaos.spec.options import RunOptions
+from chaos.spec.scenario import Scenario
+from chaos.spec.system import System
+from chaos.engine.restore import restore
+from chaos.clients.toxiproxy import Toxiproxy
 
 STATS_EVERY = 2.0
 
@@ -47,9 +48,10 @@ class RunResult:
 
 class Runner:
     def __init__(self, system: System, scenario: Scenario, runtime: Runtime, console: Console, reports: Path | None = None,
-                 meta: dict | None = None):
+                 options: RunOptions | None = None):
         self.system = system
-        self.meta = dict(meta or {})  # how the run was asked for (breakers, runtime), for its report
+        self.options = options or RunOptions()
+        self.versions: dict[str, str] | None = None
         self.scenario = scenario
         self.runtime = runtime
         self.console = console
@@ -69,7 +71,7 @@ class Runner:
         interrupted = False
         try:
             self._set_up()
-            self.meta.setdefault("versions", versions(self.toxiproxy))
+            self.versions = self.versions or versions(self.toxiproxy)
             watcher.start()
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
             load = LoadGenerator(
@@ -194,6 +196,6 @@ class Runner:
         if self.reports is None:
             return None
         run_dir = self.reports / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}-{self.run_id}"
-        info = run_info(self.scenario, self.run_id, began, result.wall_time, result.passed, self.meta)
+        info = run_info(self.scenario, self.run_id, began, result.wall_time, result.passed, self.options, self.versions)
         write_run_folder(run_dir, result.history, result.verdicts, info, logs)
         return run_dir
