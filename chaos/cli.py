@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -88,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop everything the toolkit started").set_defaults(func=cmd_down)
     sub.add_parser("status", help="show what runs").set_defaults(func=cmd_status)
     sub.add_parser("list", help="list the scenarios").set_defaults(func=cmd_list)
+    setup = sub.add_parser("setup", help="build Toxiproxy's server with Go into the toolkit's tools folder")
+    setup.add_argument("--into", type=Path, default=None, help="the folder to put toxiproxy-server in (default: the tools folder)")
+    setup.set_defaults(func=cmd_setup)
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="*", type=Path, help="default: every scenario")
     validate.set_defaults(func=cmd_validate)
@@ -125,8 +129,26 @@ def _system(args: argparse.Namespace) -> System:
 def _runtime(args: argparse.Namespace, system: System, breakers: str = "on"):  # type: ignore[no-untyped-def]
     if breakers not in ("on", "off"):
         raise ConfigError(None, None, "BREAKERS", f"must be on or off, not '{breakers}'")
+    if breakers == "off":
+        _refuse_breakers_off_without_agents(system)
     state = args.state or system.root / ".chaos"
-    return make_runtime(args.runtime, system, state, {"BREAKERS": breakers})
+    return make_runtime(args.runtime, system, state, {"CHAOS_BREAKERS": breakers})
+
+
+def _refuse_breakers_off_without_agents(system: System) -> None:
+    """Breakers are switched off by each service's agent: a service holding
+    breakers without one would keep them on, and the run would prove nothing."""
+    without = [name for name in system.breaker_owners() if system.services[name].agent is None]
+    if without:
+        raise ConfigError(system.path, None, "--breakers",
+                          f"off needs the agent (which switches breakers off) in every service that holds breakers; "
+                          f"{', '.join(without)} declare{'s' if len(without) == 1 else ''} no agent: "
+                          f"install chaos.agent there and add `agent: /_chaos` (see docs/agent.md)")
+
+
+def _warn_blind(scenario, system: System, say) -> None:  # type: ignore[no-untyped-def]
+    for line in scenario.blind_spots(system):
+        say(f"warning: {line}")
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -136,6 +158,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = _scenario(args, system)
     scenario.check_runtime(args.runtime)
     runtime = _runtime(args, system, args.breakers)
+    _warn_blind(scenario, system, console.say)
     if args.dry_run:
         for line in scenario.plan(system):
             console.say(line)
@@ -243,8 +266,29 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASS
 
 
+def _scenarios_folder(system: System) -> None:
+    """ConfigError when the system file's scenarios folder is missing: an empty
+    listing would look like a library with nothing in it."""
+    if not system.scenarios_dir.is_dir():
+        raise ConfigError(system.path, None, "scenarios",
+                          f"no scenarios folder at {system.scenarios_dir} (set scenarios: in the system file, or run `chaos init`)")
+
+
+def cmd_setup(args: argparse.Namespace, console: Console) -> int:
+    from chaos.tools import TOXIPROXY_SERVER, install_toxiproxy, tools_dir
+
+    folder = args.into or tools_dir()
+    try:
+        dest = install_toxiproxy(folder / TOXIPROXY_SERVER, say=console.say)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+        raise SetupError(str(e)) from None
+    console.say(f"toxiproxy-server is at {dest}")
+    return EXIT_PASS
+
+
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
+    _scenarios_folder(system)
     for name in list_scenarios(system):
         try:
             scenario = load_scenario(system.scenarios_dir / f"{name}.yaml", system)
@@ -256,12 +300,17 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
+    if not args.files:
+        _scenarios_folder(system)
     files = args.files or [system.scenarios_dir / f"{n}.yaml" for n in list_scenarios(system)]
+    if not files:
+        raise ConfigError(system.scenarios_dir, None, None, "no scenario files (*.yaml) here")
     bad = 0
     for path in files:
         try:
-            load_scenario(path, system)
+            scenario = load_scenario(path, system)
             console.say(f"ok       {path}")
+            _warn_blind(scenario, system, lambda line: print(line, file=sys.stderr))
         except ConfigError as e:
             bad += 1
             print(str(e), file=sys.stderr)

@@ -4,6 +4,16 @@ Each check kind is one module that defines a `Check` subclass with
 `kind: Literal["name"]`, registered with `@register`. A check reads the
 history only; it never acts. One that crashes is reported "unknown" with the
 reason: a broken check must never pass silently.
+
+A check also says what it needs to see, in two steps, so that a check that
+is blind says "unknown" with the reason instead of judging what it never saw:
+
+- `blind_spots(system, mix)`: what this system file cannot show it (a breaker
+  in a service without the agent, fallbacks nobody marks, no write route in
+  the load). Known before anything starts: `validate`, `--dry-run` and `run`
+  warn about them.
+- `unseen(history, system)`: what the run did not show it (an agent that
+  did not answer, a breaker its agent does not watch).
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
@@ -47,6 +58,15 @@ class Check(Model):
         """Problems with names this spec refers to: (field path, message) pairs."""
         return []
 
+    def blind_spots(self, system: System, mix: Mapping[str, int]) -> list[str]:
+        """Why this check cannot be judged on `system` with this load `mix`
+        (route -> weight): one reason each; none when it can."""
+        return []
+
+    def unseen(self, history: History, system: System) -> str | None:
+        """Why the run did not show this check what it judges, or None."""
+        return None
+
     def evaluate(self, history: History, system: System) -> Verdict:
         raise NotImplementedError
 
@@ -74,15 +94,35 @@ def check_union() -> Any:
     return Annotated[Union[tuple(CHECKS.values())], Field(discriminator="kind")]  # type: ignore[valid-type]
 
 
-def evaluate_all(checks: list[Check], history: History, system: System) -> list[Verdict]:
-    """Every check's verdict; a check that raises is 'unknown', with the reason."""
+def evaluate_all(checks: list[Check], history: History, system: System, mix: Mapping[str, int] | None = None) -> list[Verdict]:
+    """Every check's verdict. A check that is blind on this system, or was
+    not shown what it judges, is 'unknown' with the reason; so is one that raises."""
+    mix = mix if mix is not None else {r: 1 for r in system.routes}
     verdicts = []
     for check in checks:
         try:
+            blind = check.blind_spots(system, mix)
+            if blind:
+                verdicts.append(check.verdict("unknown", "cannot be judged on this system: " + "; ".join(blind)))
+                continue
+            unseen = check.unseen(history, system)
+            if unseen:
+                verdicts.append(check.verdict("unknown", unseen))
+                continue
             verdicts.append(check.evaluate(history, system))
         except Exception as e:  # noqa: BLE001 - a crash must become a verdict, not a pass
             verdicts.append(Verdict(_safe_title(check), "unknown", f"the check crashed: {type(e).__name__}: {e}"))
     return verdicts
+
+
+def blind_routes(routes: list[str], system: System) -> list[str]:
+    """blind_spots of a check that tells fallbacks from full answers on `routes`."""
+    blind = [r for r in routes if not system.fallback_visible(r)]
+    if not blind:
+        return []
+    entry = system.spec.entrypoint
+    return [f"fallback answers on {', '.join(blind)} cannot be told from full ones: {entry} declares no agent "
+            f"(which marks them) and no fallback: rule says how they look (see docs/system-file.md)"]
 
 
 def _safe_title(check: Check) -> str:

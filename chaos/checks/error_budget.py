@@ -3,11 +3,12 @@ answer, or a 5xx that no fallback made) stays within its budget."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register, unknown_routes
+from chaos.checks import Check, Verdict, blind_routes, register, unknown_routes
 from chaos.history import History, Request
 from chaos.spec.system import System
 
@@ -32,6 +33,11 @@ class ErrorBudget(Check):
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
         return [(("route",), message) for _, message in unknown_routes([self.route], system)]
+
+    def blind_spots(self, system: System, mix: Mapping[str, int]) -> list[str]:
+        if self.fallback_counts or self.route not in system.routes:
+            return []  # every 5xx counts alike: nothing to tell apart
+        return blind_routes([self.route], system)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         sample = [r for r in history.of(Request) if r.route == self.route]

@@ -3,11 +3,12 @@ with the fallback answer, instead of waiting out the read timeout."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Verdict, register, unknown_routes
+from chaos.checks import Verdict, blind_routes, register, unknown_routes
 from chaos.checks._breaker import BreakerCheck
 from chaos.history.queries import Window, ms, percentile, requests_in, state_windows
 from chaos.history import History
@@ -34,6 +35,12 @@ class FailsFast(BreakerCheck):
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
         return super().check_refs(system) + unknown_routes(self.routes, system)
+
+    def blind_spots(self, system: System, mix: Mapping[str, int]) -> list[str]:
+        own = super().blind_spots(system, mix)
+        if own or self.breaker not in system.breakers or self.fallback_share == 0:
+            return own
+        return blind_routes(self.routes or system.routes_depending_on(frozenset({self.target(system)})), system)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         routes = self.routes or system.routes_depending_on(frozenset({self.target(system)}))

@@ -4,11 +4,12 @@ X-Fallback), not a raw error or a timeout."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register, unknown_routes
+from chaos.checks import Check, Verdict, blind_routes, register, unknown_routes
 from chaos.history.queries import Window, fault_windows, requests_in
 from chaos.history import History, Request
 from chaos.spec.model import Seconds
@@ -34,6 +35,11 @@ class FallbackServed(Check):
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
         return unknown_routes(self.routes, system)
+
+    def blind_spots(self, system: System, mix: Mapping[str, int]) -> list[str]:
+        # Which routes the faults will touch is known only from the run; judge
+        # the ones named, or every route the load sends.
+        return blind_routes(self.routes or [r for r, w in mix.items() if w > 0], system)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         faults = fault_windows(history)

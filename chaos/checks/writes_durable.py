@@ -4,6 +4,7 @@ reads back intact after recovery, and none was stored twice."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Literal
 
 from chaos.checks import Check, Verdict, register
@@ -18,6 +19,14 @@ class WritesDurable(Check):
 
     def title(self) -> str:
         return "acknowledged writes survive"
+
+    def blind_spots(self, system: System, mix: Mapping[str, int]) -> list[str]:
+        writes = [r for r, spec in system.routes.items() if spec.write is not None]
+        if any(mix.get(r, 0) > 0 for r in writes):
+            return []
+        if not writes:
+            return [f"no route in {system.path.name} declares write: (how to read a write back), so no write can be checked"]
+        return [f"this scenario's load sends none of the write routes ({', '.join(writes)})"]
 
     def evaluate(self, history: History, system: System) -> Verdict:
         acked = [r for r in history.of(Request) if r.write_id is not None]

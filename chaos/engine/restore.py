@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from chaos.clients.agent import AgentClient, Agents, ContractError
 from chaos.errors import SetupError
 from chaos.faults._http import stop_assaults
 from chaos.runtime import TOXIPROXY, Runtime, Status
@@ -53,7 +54,10 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
             say: Callable[[str], None] = lambda s: None) -> Restored:
     """Make the system clean; with `breakers`, also restart any service whose
     breakers are not closed (breakers live in their service's memory, so a
-    restart is the one sure way to close them). SetupError if it cannot."""
+    restart is the one sure way to close them). Breakers and assaults are
+    read through each service's agent; a service whose agent is not there
+    (switched off: 404) has none to see. SetupError if it cannot."""
+    agents = Agents(system, runtime.agent_token, runtime.logs)
     done = Restored()
     done.resumed = [u for u in [TOXIPROXY, *system.services] if runtime.status(u) is Status.PAUSED]  # up() thaws them
     done.started = runtime.up()
@@ -64,12 +68,10 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
             done.toxics_removed += toxiproxy.clean(proxy)
     except ToxiproxyError as e:
         raise SetupError(str(e)) from None
-    done.assaults_stopped = stop_assaults(system)
+    done.assaults_stopped = stop_assaults(agents)
     if breakers:
-        for name, spec in system.services.items():
-            if not spec.breakers:
-                continue
-            stuck = _not_closed(spec.base_url + spec.breakers, name)
+        for name in agents.services():
+            stuck = _not_closed(agents.client(name))
             if stuck:
                 say(f"restarting {name}: breakers {', '.join(stuck)} not closed")
                 runtime.restart(name)
@@ -77,9 +79,15 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
     return done
 
 
-def _not_closed(url: str, service: str) -> list[str]:
+def _not_closed(client: AgentClient) -> list[str]:
     try:
-        body = requests.get(url, timeout=2).json()
-    except (requests.RequestException, ValueError) as e:
-        raise SetupError(f"cannot read the breakers of {service} at {url}: {e}") from None
+        body = client.breakers()
+    except ContractError as e:
+        if e.status == 404:
+            return []  # no agent answering there: no breaker of it can be seen (checks will say so)
+        raise
+    except requests.RequestException as e:
+        raise SetupError(f"cannot read the breakers of {client.service} at {client.url}/breakers: {e}") from None
+    finally:
+        client.close()
     return [b["name"] for b in body["breakers"] if b["state"] not in ("closed", "disabled")]

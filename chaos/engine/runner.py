@@ -18,7 +18,9 @@ from pathlib import Path
 from chaos.checks import Verdict, evaluate_all
 from chaos.ui.console import Console
 from chaos.faults import Fault, FaultContext, Handle
-from chaos.history import FaultEvent, History, Mark
+from chaos.clients.agent import Agents
+from chaos.errors import SetupError
+from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation
 from chaos.engine.load import LoadGenerator, read_back
 from chaos.engine.observe import BreakerWatcher
 from chaos.report import LogMarks, run_info, versions, write_run_folder
@@ -58,6 +60,7 @@ class Runner:
         self.reports = reports
         self.toxiproxy = Toxiproxy(system.spec.toxiproxy.url)
         self.history = History()
+        self.agents = Agents(system, runtime.agent_token, runtime.logs)
         self.run_id = uuid.uuid4().hex[:8]
         self._handles: dict[int, Handle] = {}
 
@@ -66,13 +69,14 @@ class Runner:
         began = time.time()
         logs = LogMarks(self.runtime, ["toxiproxy", *self.system.services])  # copy only this run's part of each log
         was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
-        watcher = BreakerWatcher(self.system, self.history, self._on_transition)
+        watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
         load = None
         interrupted = False
         try:
             self._set_up()
             self.versions = self.versions or versions(self.toxiproxy)
             watcher.start()
+            self._check_switch()
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
             load = LoadGenerator(
                 self.system, self.scenario.mix(self.system), self.scenario.load.rate, self.scenario.load.timeout,
@@ -108,7 +112,7 @@ class Runner:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
         self.history.append(Mark("run-end", time.time()))
-        verdicts = evaluate_all(self.scenario.checks, self.history, self.system)
+        verdicts = evaluate_all(self.scenario.checks, self.history, self.system, self.scenario.mix(self.system))
         result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began)
         result.run_dir = self._save(result, began, logs)
         return result
@@ -120,6 +124,19 @@ class Runner:
         done = restore(self.system, self.runtime, self.toxiproxy, breakers=True, say=lambda s: self.console.line("setup", s))
         for line in done.lines():
             self.console.line("setup", line)
+
+    def _check_switch(self) -> None:
+        """SetupError when an agent says its breakers are not as the run asked:
+        `--breakers off` that silently did nothing would prove nothing."""
+        wanted = self.options.breakers == "on"
+        for info in self.history.of(Observation):
+            if not info.ok:
+                self.console.line("setup", f"warning: {info.detail}; checks of its breakers will be unknown")
+        seen = {i.breaker: i.enabled for i in self.history.of(BreakerInfo)}
+        wrong = sorted(b for b, enabled in seen.items() if enabled != wanted)
+        if wrong:
+            raise SetupError(f"the run asked for breakers {self.options.breakers}, but the agents report "
+                             f"{', '.join(wrong)} {'off' if wanted else 'on'}: is CHAOS_BREAKERS reaching those services?")
 
     def _timeline(self, t0: float) -> None:
         end = self.scenario.duration
@@ -148,7 +165,7 @@ class Runner:
                 self._revert(index)
 
     def _apply(self, index: int, fault: Fault) -> None:
-        ctx = FaultContext(self.system, self.runtime, self.toxiproxy, self.history, self.run_id)
+        ctx = FaultContext(self.system, self.runtime, self.toxiproxy, self.history, self.run_id, self.agents)
         started = time.time()
         self.console.line("fault", fault.describe())
         self._handles[index] = fault.apply(ctx)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, Union
 
 from pydantic import Field
 
+from chaos.clients.agent import Agents
 from chaos.history import History
 from chaos.spec.model import Model, Seconds
 from chaos.runtime import Runtime
@@ -36,6 +37,7 @@ class FaultContext:
     toxiproxy: Toxiproxy
     history: History
     run_id: str  # names the toxics of this run, so they can be told apart
+    agents: Agents  # the services' agents, for faults set inside a service
 
 
 class Flap(Model):

@@ -72,6 +72,18 @@ class BreakerInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Observation:
+    """Whether the toolkit could see a service's breakers through its agent,
+    and if not, why: the reason breaker checks give when they say unknown."""
+
+    service: str
+    ok: bool
+    detail: str
+    at: float
+    kind: str = "observation"
+
+
+@dataclass(frozen=True, slots=True)
 class FaultEvent:
     """A fault began ("start") or ended ("end")."""
 
@@ -108,10 +120,10 @@ class Mark:
     kind: str = "mark"
 
 
-Event = Request | Transition | BreakerInfo | FaultEvent | ReadBack | Mark
-E = TypeVar("E", Request, Transition, BreakerInfo, FaultEvent, ReadBack, Mark)
+Event = Request | Transition | BreakerInfo | Observation | FaultEvent | ReadBack | Mark
+E = TypeVar("E", Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
-_TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t for t in (Request, Transition, BreakerInfo, FaultEvent, ReadBack, Mark)}  # type: ignore[attr-defined]
+_TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t for t in (Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark)}  # type: ignore[attr-defined]
 
 
 class History:

@@ -27,6 +27,10 @@ class Runtime(Protocol):
     """What faults and the runner may ask of a platform. Every method acts on
     one unit: "toxiproxy" or a service of the system file."""
 
+    # The token given to the agents this runtime starts (CHAOS_AGENT_TOKEN);
+    # control requests carry it (see chaos.clients.agent).
+    agent_token: str
+
     def up(self) -> list[str]:
         """Start every unit that is not running and wait until all are ready;
         returns the names of the units it started."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from chaos.clients.agent import agent_token
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.compose import run_compose
@@ -46,7 +47,9 @@ class DockerRuntime:
         self.project = self.spec.project
         self.compose_file = (system.root / self.spec.compose).resolve()
         self.state_dir = state_dir.resolve()
-        self.extra_env = dict(env or {})
+        # compose.yaml passes CHAOS_AGENT_TOKEN and CHAOS_BREAKERS through to the services.
+        self.agent_token = agent_token(self.state_dir)
+        self.extra_env = {**(env or {}), "CHAOS_AGENT_TOKEN": self.agent_token}
         self.units = [TOXIPROXY, *system.services]
         self._holders = _network_holders(self.compose_file)
         self._client = None

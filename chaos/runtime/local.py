@@ -13,7 +13,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +25,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from chaos.clients.agent import agent_env, agent_token
 from chaos.errors import SetupError
+from chaos.tools import TOXIPROXY_HINT, find_tool
 from chaos.engine.interrupts import deferred
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
@@ -55,6 +56,7 @@ class LocalRuntime:
         self.system = system
         self.state_dir = state_dir.resolve()
         self.extra_env = dict(env or {})
+        self.agent_token = agent_token(self.state_dir)
         self._http = requests.Session()
         self._units = {u.name: u for u in self._plan()}
 
@@ -122,7 +124,7 @@ class LocalRuntime:
                     start_new_session=True,
                 )
             except OSError as e:
-                hint = " (run `make setup`: it builds Toxiproxy into .tools/bin)" if name == TOXIPROXY else ""
+                hint = f" ({TOXIPROXY_HINT})" if name == TOXIPROXY else ""
                 raise SetupError(f"cannot start {name}: {e.strerror}: {unit.command[0]}{hint}") from None
             ticks = start_ticks(proc.pid)
             record = Record(name, proc.pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
@@ -191,9 +193,7 @@ class LocalRuntime:
         """Toxiproxy first, then services with the ones nobody depends on last."""
         tp = self.system.spec.toxiproxy
         url = urlsplit(tp.url)
-        # The project-local tools folder (where `make setup` builds Toxiproxy) counts as on PATH.
-        search = os.pathsep.join([os.environ.get("PATH", ""), str(self.system.root / ".tools" / "bin")])
-        binary = shutil.which(tp.command[0], path=search) or tp.command[0]
+        binary = find_tool(tp.command[0], self.system.root) or tp.command[0]
         units = [
             Unit(
                 TOXIPROXY,
@@ -209,7 +209,9 @@ class LocalRuntime:
         for name in self._service_order():
             spec = self.system.services[name]
             subst = {"python": sys.executable, "state": str(self.state_dir), "root": str(self.system.root)}
-            env = {**self.extra_env, **{k: v.format(**subst) for k, v in spec.env.items()}, "PORT": str(spec.port)}
+            # The system file's own env wins: it may switch its agent off.
+            env = {**self.extra_env, **agent_env(name, spec, self.agent_token),
+                   **{k: v.format(**subst) for k, v in spec.env.items()}, "PORT": str(spec.port)}
             health = spec.base_url + spec.health
             units.append(
                 Unit(

@@ -104,6 +104,16 @@ class Scenario:
                 raise ConfigError(self.path, None, f"faults[{i}].kind",
                                   f"{fault.kind} works on the {' and '.join(sorted(fault.runtimes))} runtime only, not {runtime}")
 
+    def blind_spots(self, system: System) -> list[str]:
+        """One warning per check that cannot be judged on `system`: its verdict
+        will be unknown, for the reason given."""
+        mix = self.mix(system)
+        out = []
+        for i, check in enumerate(self.checks):
+            for reason in check.blind_spots(system, mix):
+                out.append(f"{self.path}: checks[{i}] ({check.title()}) will be UNKNOWN: {reason}")
+        return out
+
     def mix(self, system: System) -> dict[str, int]:
         return dict(self.spec.load.mix) if self.spec.load.mix else {r: 1 for r in system.routes}
 
@@ -124,7 +134,10 @@ class Scenario:
             lines.append(f"  {at:6.1f} s  {text}")
         lines.append(f"  {self.duration:6.1f} s  load stops; faults still active are reverted; acknowledged writes are read back")
         lines.append("checks:")
-        lines.extend(f"  - {check.title()}" for check in self.checks)
+        mix = self.mix(system)
+        for check in self.checks:
+            blind = check.blind_spots(system, mix)
+            lines.append(f"  - {check.title()}" + (f"  [UNKNOWN: {'; '.join(blind)}]" if blind else ""))
         return lines
 
 

@@ -8,6 +8,7 @@ against the proxy list so the two cannot drift apart silently.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from functools import cached_property
@@ -30,6 +31,41 @@ class ToxiproxySpec(Model):
     proxies: str = Field(description="path of the proxy list, relative to the system file")
 
 
+class FallbackSpec(Model):
+    """How to tell a fallback answer from a full one, for an app whose answers
+    the agent does not mark (its fallback is a JSON 503, a status, a field).
+    Any rule that matches makes the answer a fallback."""
+
+    header: str | None = Field(default=None, description="a response header present on fallback answers; its value names the fallback")
+    reason_header: str | None = Field(default=None, description="a response header giving the fallback's reason")
+    status: list[int] = Field(default=[], description="status codes that are fallback answers, e.g. [503]")
+    json_field: str | None = Field(default=None, alias="json", pattern=r"^[A-Za-z_][\w.-]{0,63}$",
+                                   description="a top-level JSON field that is true (or a non-empty text) on a fallback answer")
+
+    @pydantic.field_validator("status")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        for code in value:
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _some_rule(self) -> "FallbackSpec":
+        if self.header is None and not self.status and self.json_field is None:
+            raise ValueError("give at least one of header, status or json")
+        return self
+
+
+# What the agent's mark_fallback (and its automatic marking) sets.
+AGENT_FALLBACK = FallbackSpec(header="X-Fallback", reason_header="X-Fallback-Reason")
+
+RETIRED_SERVICE_FIELDS = {
+    "breakers": "replaced by `agent: /_chaos`: the service installs the agent (chaos.agent, see docs/agent.md)",
+    "assaults": "replaced by `agent: /_chaos`: the HTTP assaults are the agent's (see docs/agent.md)",
+}
+
+
 class ServiceSpec(Model):
     command: list[str] = Field(min_length=1)
     cwd: str = "."
@@ -37,15 +73,30 @@ class ServiceSpec(Model):
     port: int = Field(ge=1, le=65535)
     env: dict[str, str] = {}
     health: str = "/health"
-    breakers: str | None = None
-    assaults: str | None = Field(
-        default=None, pattern=r"^/", description="path of the chaos.assaults control endpoint, if the service has one"
+    agent: str | None = Field(
+        default=None, pattern=r"^/[\w./-]*$",
+        description="where the service serves the agent's endpoints (chaos.agent), e.g. /_chaos; unset: no agent",
     )
+    fallback: FallbackSpec | None = Field(default=None, description="how its answers mark a fallback, if not the agent's way")
     start_timeout: Seconds = 20.0
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, why in RETIRED_SERVICE_FIELDS.items():
+                if name in data:
+                    raise ValueError(f"{name}: is {why}")
+        return data
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def agent_url(self) -> str | None:
+        """The agent's base URL, or None when the service declares no agent."""
+        return None if self.agent is None else self.base_url + self.agent.rstrip("/")
 
 
 class EdgeSpec(Model):
@@ -78,6 +129,7 @@ class RouteSpec(Model):
     json_body: Any = Field(default=None, alias="json")
     calls: list[str] = Field(default=[], description="every service the route needs besides the entrypoint")
     write: WriteSpec | None = None
+    fallback: FallbackSpec | None = Field(default=None, description="how this route's answers mark a fallback (default: the entrypoint's)")
 
 
 class VariableSpec(Model):
@@ -179,6 +231,23 @@ class System:
     def edge_read_timeout(self, breaker: str) -> float:
         return self.edges[breaker].read_timeout
 
+    def fallback_rule(self, route: str) -> FallbackSpec:
+        """How an answer on `route` shows it is a fallback: the route's rule,
+        else the entrypoint's, else the agent's headers."""
+        return self.spec.routes[route].fallback or self.entrypoint.fallback or AGENT_FALLBACK
+
+    def fallback_visible(self, route: str) -> bool:
+        """Whether a fallback answer on `route` can be told from a full one:
+        the entrypoint marks them through its agent, or a rule says how."""
+        return self.entrypoint.agent is not None or self.spec.routes[route].fallback is not None or self.entrypoint.fallback is not None
+
+    def breaker_owners(self) -> dict[str, list[str]]:
+        """Every service that holds breakers (calls another through an edge), with those breakers' ids."""
+        owners: dict[str, list[str]] = {}
+        for edge in self.spec.edges:
+            owners.setdefault(edge.source, []).append(edge.name)
+        return owners
+
 
 SYSTEM_VOCABULARY = model_vocabulary(SystemSpec)
 
@@ -197,7 +266,7 @@ def cross_check(system: System, source: Source) -> None:
         if proxy is None:
             raise source.error(("edges", i, "proxy"), f"no proxy '{edge.proxy}' in {spec.toxiproxy.proxies}")
         target = services[edge.target]
-        if proxy.upstream != f"{target.host}:{target.port}":
+        if not same_address(proxy.upstream, target.host, target.port):
             raise source.error(
                 ("edges", i, "proxy"),
                 f"proxy '{proxy.name}' forwards to {proxy.upstream}, but {edge.target} listens on {target.host}:{target.port}",
@@ -209,3 +278,34 @@ def cross_check(system: System, source: Source) -> None:
         for var in re.findall(r"{(\w+)}", route.path + json.dumps(route.json_body)):
             if var not in spec.variables and var != "uuid":
                 raise source.error(("routes", name), f"uses variable '{{{var}}}' that is not under variables:")
+
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def same_address(upstream: str, host: str, port: int) -> bool:
+    """Whether a proxy's upstream `host:port` reaches a service listening on
+    `host`:`port`, by meaning rather than spelling: localhost is 127.0.0.1,
+    and a service listening on every interface (0.0.0.0, ::) is reached on
+    loopback. Names other than localhost compare as written (no DNS here)."""
+    up_host, _, up_port = upstream.rpartition(":")
+    if not up_port.isdigit() or int(up_port) != port:
+        return False
+    a, b = _address(up_host), _address(host)
+    if a == b:
+        return True
+    if isinstance(b, (ipaddress.IPv4Address, ipaddress.IPv6Address)) and b.is_unspecified:
+        return isinstance(a, (ipaddress.IPv4Address, ipaddress.IPv6Address)) and a.is_loopback
+    return False
+
+
+def _address(host: str) -> object:
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return ipaddress.ip_address("127.0.0.1")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    # Every 127.x and ::1 is this machine's loopback: one address for this purpose.
+    return ipaddress.ip_address("127.0.0.1") if ip.is_loopback else ip

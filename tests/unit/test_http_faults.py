@@ -1,5 +1,5 @@
 """The http_* faults: refused in a scenario when they cannot work, and their
-apply/revert protocol against a Flask app with chaos.assaults on, served on
+apply/revert protocol against a Flask app with the agent on, served on
 an ephemeral loopback port (the real services are in tests/integration)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from chaos.errors import ConfigError, SetupError
 from chaos.faults import FAULTS, FaultContext
+from chaos.clients.agent import Agents
 from chaos.faults._http import stop_assaults
 from chaos.history import History
 from chaos.spec.scenario import load_scenario
@@ -72,8 +73,8 @@ def test_bad_fields_are_refused_with_file_line_and_field(tmp_path, system, old, 
     assert expected in refusal(tmp_path, system, SCENARIO.replace(old, new))
 
 
-def test_a_service_without_an_assaults_endpoint_is_refused_before_anything_starts(tmp_path, root):
-    text = (root / "system.yaml").read_text().replace("    assaults: /_chaos/assaults\n", "", 1)  # inventory's
+def test_a_service_without_an_agent_is_refused_before_anything_starts(tmp_path, root):
+    text = (root / "system.yaml").read_text().replace("    agent: /_chaos\n", "", 1)  # inventory's
     import shutil
 
     shutil.copytree(root / "toxiproxy", tmp_path / "toxiproxy")  # the proxy lists the system file names
@@ -82,8 +83,8 @@ def test_a_service_without_an_assaults_endpoint_is_refused_before_anything_start
     from chaos.spec import load_system
 
     message = refusal(tmp_path, load_system(tmp_path / "system.yaml"), SCENARIO.replace("service: orders", "service: inventory"))
-    assert "t.yaml:6: faults[0].service: service 'inventory' has no assaults endpoint" in message
-    assert "assaults: /_chaos/assaults" in message and "CHAOS_ASSAULTS=on" in message
+    assert "t.yaml:6: faults[0].service: service 'inventory' declares no agent" in message
+    assert "agent: /_chaos" in message and "docs/agent.md" in message
 
 
 # ------------------------------------------------------------ apply and revert
@@ -91,16 +92,16 @@ def test_a_service_without_an_assaults_endpoint_is_refused_before_anything_start
 
 @pytest.fixture
 def served():
-    """Flask apps on ephemeral loopback ports: `served(assaults_on)` -> port."""
+    """Flask apps on ephemeral loopback ports: `served(agent_on)` -> port."""
     servers = []
 
-    def start(assaults_on: bool = True) -> int:
-        from chaos.assaults import Assaults
+    def start(agent_on: bool = True) -> int:
+        from chaos.agent import ChaosAgent
 
         app = Flask("fake-orders")
-        app.config["CHAOS_ASSAULTS"] = assaults_on
+        app.config["CHAOS_AGENT"] = agent_on
         app.add_url_rule("/orders", "orders", lambda: {"ok": True})
-        Assaults(app)
+        ChaosAgent(app)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
@@ -121,7 +122,7 @@ def with_orders_on(system: System, port: int) -> System:
 
 
 def context(system: System) -> FaultContext:
-    return FaultContext(system, runtime=None, toxiproxy=None, history=History(), run_id="test")  # type: ignore[arg-type]
+    return FaultContext(system, runtime=None, toxiproxy=None, history=History(), run_id="test", agents=Agents(system))  # type: ignore[arg-type]
 
 
 def fault(kind: str = "http_error", **fields):
@@ -153,14 +154,15 @@ def test_revert_leaves_an_assault_set_by_someone_else(system, served):
     fault("http_latency", latency_ms=1).apply(ctx)  # replaces the first
     assert "replaced; left as is" in first.revert()
     assert requests.get(f"http://127.0.0.1:{port}/_chaos/assaults", timeout=2).json()["assault"]["kind"] == "latency"
-    assert stop_assaults(ctx.system) == ["orders"]
-    assert stop_assaults(ctx.system) == []
+    assert stop_assaults(ctx.agents) == ["orders"]
+    assert stop_assaults(ctx.agents) == []
 
 
-def test_a_service_with_assaults_off_makes_apply_a_setup_error(system, served):
-    ctx = context(with_orders_on(system, served(assaults_on=False)))
-    with pytest.raises(SetupError, match="no assaults endpoint .* CHAOS_ASSAULTS=on"):
+def test_a_service_with_its_agent_off_makes_apply_a_setup_error(system, served):
+    ctx = context(with_orders_on(system, served(agent_on=False)))
+    with pytest.raises(SetupError, match=r"orders's agent answered PUT .* HTTP 404 \(is the agent installed and switched on, CHAOS_AGENT=on\?\)"):
         fault().apply(ctx)
+    assert stop_assaults(ctx.agents) == []  # nothing to stop where no agent answers
 
 
 def test_an_unreachable_service_makes_apply_a_setup_error_and_revert_a_note(system, served):
@@ -173,5 +175,5 @@ def test_an_unreachable_service_makes_apply_a_setup_error_and_revert_a_note(syst
     gone = context(with_orders_on(system, free))
     with pytest.raises(SetupError, match="cannot set the assault on orders"):
         fault().apply(gone)
-    handle.url = gone.system.services["orders"].base_url + "/_chaos/assaults"  # as if the process had died
+    handle.client = gone.agents.client("orders")  # as if the process had died
     assert handle.revert() == "orders refused the connection: its assault ended with its process"

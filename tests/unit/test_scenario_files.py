@@ -148,11 +148,17 @@ def test_route_dependencies_come_from_the_system_file(system):
     assert system.routes_depending_on(frozenset({"inventory"})) == ["place-order"]
 
 
-def test_a_fault_the_runtime_cannot_inject_is_refused_before_anything_starts(system):
+def test_a_fault_the_runtime_cannot_inject_is_refused_before_anything_starts(system, tmp_path):
     from chaos.cli import main
 
-    scenario = load_scenario(system.scenarios_dir / "orders-http-500s.yaml", system)
-    scenario.check_runtime("local")  # fine
-    with pytest.raises(ConfigError, match="http_error works on the local runtime only, not docker"):
-        scenario.check_runtime("docker")
-    assert main(["--runtime", "docker", "run", "orders-http-500s", "--dry-run"]) == 2
+    path = tmp_path / "cut-off.yaml"
+    path.write_text("name: cut-off\ndescription: d\nduration: 20s\n"
+                    "faults: [{kind: network_partition, service: orders, at: 5s, duration: 5s}]\n"
+                    "checks: [{kind: containment}]\n")
+    scenario = load_scenario(path, system)
+    scenario.check_runtime("docker")  # fine
+    with pytest.raises(ConfigError, match="network_partition works on the docker runtime only, not local"):
+        scenario.check_runtime("local")
+    assert main(["--system", str(system.path), "--runtime", "local", "run", str(path), "--dry-run"]) == 2
+    # HTTP faults go through the agent with its token: every runtime can set them.
+    load_scenario(system.scenarios_dir / "orders-http-500s.yaml", system).check_runtime("docker")
