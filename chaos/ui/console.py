@@ -17,9 +17,9 @@ _COLOURS = {"pass": "32", "fail": "31", "unknown": "33", "fault": "35", "breaker
 class Console:
     """Thread-safe line printer with times relative to the start of load."""
 
-    def __init__(self, out: TextIO = sys.stdout, colour: bool | None = None):
-        self.out = out
-        self.colour = out.isatty() if colour is None else colour
+    def __init__(self, out: TextIO | None = None, colour: bool | None = None):
+        self.out = out or sys.stdout  # looked up now, not at import: a redirected stdout counts
+        self.colour = self.out.isatty() if colour is None else colour
         self.t0: float | None = None
         self._lock = threading.Lock()
 
