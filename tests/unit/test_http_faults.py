@@ -95,7 +95,7 @@ def served():
     servers = []
 
     def start(assaults_on: bool = True) -> int:
-        from chaos.assaults import Assaults
+        from chaos.agent.assaults import Assaults
 
         app = Flask("fake-orders")
         app.config["CHAOS_ASSAULTS"] = assaults_on

@@ -1,0 +1,1 @@
+"""The chaos agent: what a Flask service adds to itself (placeholder, filled in below)."""
