@@ -19,8 +19,16 @@ from chaos.contract import schema
 
 RESET = 0.3  # seconds a tripped breaker stays open in these tests
 FAIL_MAX = 3
-_validators = {name: jsonschema.Draft202012Validator(schema(name), format_checker=jsonschema.FormatChecker())
-               for name in ("index", "breakers", "transitions", "assaults", "assault", "error")}
+_validators = {name: jsonschema.Draft202012Validator(schema(name))
+               for name in ("index", "breakers", "transitions", "assaults", "error")}
+# JSON Schema calls 500.0 an integer; the agent, like JSON readers in typed
+# languages, refuses it. The body check below uses the strict reading.
+_Strict = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)),
+)
+_validators["assault"] = _Strict(schema("assault"), format_checker=jsonschema.FormatChecker())
 
 
 def schema_for(prefix: str, path: str, status: int) -> str | None:

@@ -15,6 +15,8 @@ from flask import Flask, jsonify
 
 from chaos.agent.assaults import Assaults, state_of, switched_on
 
+from .helpers import ContractClient
+
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/_chaos/assaults"
 REMOTE = {"REMOTE_ADDR": "192.0.2.7"}
@@ -45,6 +47,7 @@ def make_app(switch: object = "on", seed: int | None = 7, **kwargs) -> Flask:
         return {"error": "internal server error", "handled_by": "app"}, 500
 
     Assaults(app, rng=random.Random(seed) if seed is not None else None, **kwargs)
+    app.test_client_class = ContractClient  # every reply checked against the contract
     return app
 
 
