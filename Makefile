@@ -22,7 +22,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup setup-chromium chaos nightly up down reset status list validate test unit integration bench clean \
+.PHONY: help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
 	images docker-engine docker-ready docker-scenarios bench-runtimes
 
 help: ## show this help
@@ -73,7 +73,16 @@ setup-chromium: ## install Debian's chromium for the report render test, if miss
 	else echo "no chromium: the report render test will skip (fail with CI=true)."; \
 		echo "  install it: sudo apt-get install -y chromium, or set CHROMIUM=/path/to/chrome"; fi
 
-test: setup setup-chromium docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
+# The agent's metrics test scrapes with a real Prometheus; CI machines start with none.
+setup-prometheus: ## install Debian's prometheus for the agent's metrics scrape test, if missing
+	@if [ -n "$$PROMETHEUS" ] || command -v prometheus >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing prometheus (for the agent's metrics scrape test)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus; \
+	else echo "no prometheus: the agent's metrics scrape test will skip (fail with CI=true)."; \
+		echo "  install it: sudo apt-get install -y prometheus, or set PROMETHEUS=/path/to/prometheus"; fi
+
+test: setup setup-chromium setup-prometheus docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup ## the fast tests only

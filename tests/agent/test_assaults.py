@@ -1,4 +1,4 @@
-"""chaos.assaults on a bare Flask app: off it adds nothing; on, each kind
+"""chaos.agent.assaults (the stand-alone Assaults) on a bare Flask app: off it adds nothing; on, each kind
 works, the share holds, the path filter and the exempt paths are honoured,
 and only loopback callers may control it."""
 
@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from flask import Flask, jsonify
 
-from chaos.assaults import Assaults, state_of, switched_on
+from chaos.agent.assaults import Assaults, state_of, switched_on
+
+from .helpers import ContractClient
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "/_chaos/assaults"
@@ -45,6 +47,7 @@ def make_app(switch: object = "on", seed: int | None = 7, **kwargs) -> Flask:
         return {"error": "internal server error", "handled_by": "app"}, 500
 
     Assaults(app, rng=random.Random(seed) if seed is not None else None, **kwargs)
+    app.test_client_class = ContractClient  # every reply checked against the contract
     return app
 
 
@@ -94,14 +97,21 @@ def test_installing_twice_is_refused():
         Assaults(app)
 
 
-def test_the_module_imports_only_flask_marshmallow_and_the_standard_library():
-    """So a service image can carry chaos/assaults.py alone."""
-    tree = ast.parse((ROOT / "chaos" / "assaults.py").read_text())
+def test_the_module_imports_only_flask_and_the_standard_library():
+    """So the agent's `agent` extra (Flask and prometheus-client) is all it needs."""
+    tree = ast.parse((ROOT / "chaos" / "agent" / "assaults.py").read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported - {"__future__", "flask", "marshmallow"} <= {
-        "os", "random", "re", "threading", "time", "dataclasses", "typing"
+    assert imported - {"__future__", "flask"} <= {
+        "math", "os", "random", "re", "threading", "time", "collections", "dataclasses", "typing"
     }, imported
+
+
+def test_the_old_module_name_still_works_until_the_shop_moves():
+    import chaos.agent.assaults as new
+    import chaos.assaults as old
+
+    assert old.Assaults is new.Assaults and old.state_of is new.state_of
 
 
 # ------------------------------------------------------------ control endpoint
