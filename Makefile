@@ -35,13 +35,18 @@ $(VENV)/.installed: requirements-dev.txt services/requirements.txt pyproject.tom
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-$(TOXIPROXY):
-	toxiproxy/install.sh $@
+# `chaos setup` links a toxiproxy-server found on PATH, or builds v2.12.0 with Go.
+$(TOXIPROXY): $(VENV)/.installed
+	$(PY) -m chaos setup --into $(TOOLS)
 
 setup: $(VENV)/.installed $(TOXIPROXY) ## create .venv and build Toxiproxy (done by every target that needs them)
 
+# GNU make exits 2 whenever a command fails; say first which verdict it was.
 chaos: setup $(RUNTIME_DEPS) ## run a scenario: make chaos SCENARIO=order-down [BREAKERS=off] [RUNTIME=docker]
-	$(PY) -m chaos --runtime $(RUNTIME) run $(SCENARIO) --breakers $(BREAKERS)
+	@rc=0; $(PY) -m chaos --runtime $(RUNTIME) run $(SCENARIO) --breakers $(BREAKERS) || rc=$$?; \
+	case $$rc in 0) ;; 1) echo "chaos: exit 1: a check failed or could not tell";; \
+	  2) echo "chaos: exit 2: bad input or a set-up failure; nothing was left running";; \
+	  130) echo "chaos: exit 130: interrupted, after rolling back";; esac; exit $$rc
 
 nightly: setup $(RUNTIME_DEPS) ## every scenario REPEAT times: combined JUnit XML, index, changes in reports/nightly/
 	$(PY) -m chaos --runtime $(RUNTIME) nightly --repeat $(REPEAT) --breakers $(BREAKERS)

@@ -51,7 +51,7 @@ def main() -> int:
 def _bench_mode(system, state: Path, breakers: str, rows: list[tuple[str, str]], reset_timeout: str | None = None) -> float:
     """With a short reset timeout: trip the breaker again and again (visibility).
     Otherwise: the slow route with breakers on or off."""
-    env = {"BREAKERS": breakers}
+    env = {"CHAOS_BREAKERS": breakers}
     if reset_timeout:
         env["SHOP_BREAKER_RESET_TIMEOUT"] = reset_timeout
     runtime = make_runtime("local", system, state, env)

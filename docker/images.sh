@@ -32,6 +32,15 @@ step "wheelhouse services/wheels"
     -r services/requirements.txt -w services/wheels
 ls services/wheels/*.whl | wc -l | xargs echo "wheels:"
 
+step "the agent, staged into the build context (services/_agent/chaos)"
+# The services install the agent as a Flask app would: only chaos.agent and
+# its contract, not the toolkit (whose dependencies an image does not need).
+rm -rf services/_agent
+mkdir -p services/_agent/chaos
+cp chaos/__init__.py services/_agent/chaos/
+cp -r chaos/agent chaos/contract services/_agent/chaos/
+find services/_agent -name __pycache__ -prune -exec rm -rf {} +
+
 for s in "${SERVICES[@]}"; do
   step "flask-chaos/$s"
   docker build --quiet --build-arg BASE_IMAGE="$base" --build-arg WHEELHOUSE=1 \

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from chaos.clients.agent import Agents
+from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY
 from chaos.runtime.process import Record, group_members, is_ours, state_letter
 from chaos.spec.system import System
@@ -81,12 +83,11 @@ def _units(system: System, records: dict[str, Record]) -> list[str]:
 
 def _breakers(system: System) -> list[str]:
     out = []
-    for name, spec in system.services.items():
-        if not spec.breakers:
-            continue
+    agents = Agents(system)
+    for name in agents.services():
         try:
-            body = requests.get(spec.base_url + spec.breakers, timeout=2).json()
-        except (requests.RequestException, ValueError) as e:
+            body = agents.client(name).breakers(timeout=2)
+        except (requests.RequestException, SetupError) as e:
             out.append(f"cannot read the breakers of {name}: {type(e).__name__}")
             continue
         out += [f"breaker {b['name']} of {name} is {b['state']}" for b in body["breakers"] if b["state"] not in ("closed", "disabled")]

@@ -1,6 +1,6 @@
 """The http_* faults against the real orders service: a gunicorn process
-started by the local runtime from system.yaml (so with CHAOS_ASSAULTS on, as
-in a run). Apply makes orders answer 5xx or wait; revert makes it normal."""
+started by the local runtime from system.yaml (so with its agent on, as
+in a run), driven through the agent with the runtime's token. Apply makes orders answer 5xx or wait; revert makes it normal."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from chaos.faults import FAULTS, FaultContext
+from chaos.clients.agent import Agents
 from chaos.faults._http import stop_assaults
 from chaos.history import History
 from chaos.engine.restore import restore
@@ -43,12 +44,12 @@ def only_orders(system):
 def no_assault_left(only_orders, orders):
     """A test that fails half-way must not leave its assault to the next one."""
     yield
-    stop_assaults(only_orders)
+    stop_assaults(Agents(only_orders, orders.agent_token))
 
 
 @pytest.fixture
 def ctx(system, orders):
-    return FaultContext(system, orders, Toxiproxy(system.spec.toxiproxy.url), History(), "test")
+    return FaultContext(system, orders, Toxiproxy(system.spec.toxiproxy.url), History(), "test", Agents(system, orders.agent_token))
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_http_error_makes_orders_answer_the_status_until_reverted(ctx, base):
     answer = get(f"{base}/orders?user_id=1")
     assert answer.status_code == 503 and answer.json()["injected"] is True
     assert get(f"{base}/health").status_code == 200  # never assaulted: the runtime must see it healthy
-    assert get(f"{base}/breakers").status_code == 200
+    assert get(f"{base}/_chaos/breakers").status_code == 200  # nor is the agent
     assert handle.revert() == "stopped the assault on orders: 1 of 1 matching requests hit"
     assert get(f"{base}/orders?user_id=1").status_code == 200
 

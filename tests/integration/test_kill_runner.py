@@ -93,7 +93,7 @@ class Runner:
 @pytest.fixture(scope="module")
 def system_up() -> Iterator:
     system = load_system(ROOT / "system.yaml")
-    runtime = make_runtime("local", system, STATE, {"BREAKERS": "on"})
+    runtime = make_runtime("local", system, STATE, {"CHAOS_BREAKERS": "on"})
     was_up = bool(runtime._records())  # noqa: SLF001 - a user's own `chaos up` stays up
     result = chaos("up")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -111,7 +111,7 @@ def test_the_clean_check_reports_each_kind_of_dirt_and_reset_clears_it(system_up
     system = system_up
     assert problems(system, STATE) == []
     toxiproxy = Toxiproxy(system.spec.toxiproxy.url)
-    runtime = make_runtime("local", system, STATE, {"BREAKERS": "on"})
+    runtime = make_runtime("local", system, STATE, {"CHAOS_BREAKERS": "on"})
     toxiproxy.add_toxic("gateway_users", "by-hand", "latency", {"latency": 10})
     toxiproxy.set_enabled("orders_inventory", False)
     runtime.pause("users")

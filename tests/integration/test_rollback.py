@@ -56,7 +56,7 @@ def test_a_step_that_raises_still_rolls_everything_back(system, tmp_path, explod
           - {kind: breaker_opens, breaker: gateway->orders}
         """))
     scenario = load_scenario(path, system)
-    runtime = make_runtime("local", system, tmp_path / "state", {"BREAKERS": "on"})
+    runtime = make_runtime("local", system, tmp_path / "state", {"CHAOS_BREAKERS": "on"})
     out = io.StringIO()
     try:
         with pytest.raises(RuntimeError, match="injection failed"):

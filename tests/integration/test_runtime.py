@@ -27,7 +27,7 @@ def kind(request) -> str:
 
 @pytest.fixture
 def runtime(kind, system, tmp_path):
-    rt = make_runtime(kind, system, tmp_path / "state", {"BREAKERS": "on"})
+    rt = make_runtime(kind, system, tmp_path / "state", {"CHAOS_BREAKERS": "on"})
     rt.up()
     yield rt
     rt.down()
