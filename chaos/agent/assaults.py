@@ -26,7 +26,6 @@ see the service's health and breakers during an assault.
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
 import threading
@@ -37,6 +36,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, jsonify, request
 
+from chaos.agent.settings import switch
+
 KINDS = ("error", "exception", "latency")
 DEFAULT_URL = "/_chaos/assaults"
 DEFAULT_EXEMPT = ("/health", "/breakers")
@@ -46,8 +47,6 @@ MAX_PATTERN = 256
 HEADER = "X-Chaos-Assault"
 BODY_NOT_AN_OBJECT = "Request body must be a JSON object."
 
-_ON = {"on", "true", "1", "yes"}
-_OFF = {"off", "false", "0", "no", ""}
 _EXTENSION = "chaos.assaults"
 
 # Says why a request may not control assaults, or None when it may.
@@ -71,15 +70,7 @@ def switched_on(app: Flask) -> bool:
     """True when `app.config["CHAOS_ASSAULTS"]` (or, if unset, the environment
     variable of that name) says on. ValueError for a word that is neither on
     nor off, so a typo stops the app at start-up instead of silently meaning off."""
-    value = app.config.get("CHAOS_ASSAULTS", os.environ.get("CHAOS_ASSAULTS", "off"))
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower()
-    if word in _ON:
-        return True
-    if word in _OFF:
-        return False
-    raise ValueError(f"CHAOS_ASSAULTS={value!r}: expected on or off")
+    return switch(app, "CHAOS_ASSAULTS", False)
 
 
 # ------------------------------------------------------------------ the spec

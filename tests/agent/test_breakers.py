@@ -145,3 +145,33 @@ def test_metrics_carry_resilience4j_shaped_series(demo):
 @pytest.fixture(params=["pybreaker", "circuitbreaker"])
 def lib(request):
     return request.param
+
+
+def test_readers_do_not_wait_for_a_slow_guarded_call(demo):
+    release = threading.Event()
+    demo.fetch_slow = demo.breaker(lambda: release.wait(5) and "slow")
+    worker = threading.Thread(target=demo.fetch_slow)
+    worker.start()
+    try:
+        time.sleep(0.05)
+        started = time.monotonic()
+        for path in ("/_chaos/breakers", "/_chaos/metrics", "/_chaos"):
+            assert demo.client.get(path).status_code == 200
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        worker.join()
+    assert breaker_of(demo.client)["calls"]["successful"] == 1
+
+
+def test_concurrent_calls_keep_the_counters_consistent(demo):
+    def hammer():
+        for i in range(200):
+            demo.call()
+
+    threads = [threading.Thread(target=hammer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert breaker_of(demo.client)["calls"] == {"successful": 1200, "failed": 0, "ignored": 0, "not_permitted": 0}
