@@ -55,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chaos", description="Chaos and resilience scenarios for Flask microservices.")
     p.add_argument("--system", type=Path, default=Path(os.environ.get("CHAOS_SYSTEM", "system.yaml")),
                    help="the system file (default: $CHAOS_SYSTEM or ./system.yaml)")
-    p.add_argument("--state", type=Path, default=None, help="state folder of the local runtime (default: .chaos beside the system file)")
+    p.add_argument("--state", type=Path, default=None,
+                   help="state folder of the local runtime (default: .chaos beside the system file; .chaos/offset-N with a port offset)")
+    p.add_argument("--port-offset", default=os.environ.get("CHAOS_PORT_OFFSET") or "0", metavar="N|auto",
+                   help="move every port of the system by N (local runtime), so runs side by side do not collide; "
+                        "auto picks a free offset (default: $CHAOS_PORT_OFFSET or 0)")
     p.add_argument("--runtime", default=os.environ.get("RUNTIME", "local"), choices=RUNTIMES,
                    help="where services run: local processes or docker containers (default: $RUNTIME or local)")
     sub = p.add_subparsers(dest="command")
@@ -123,7 +127,24 @@ def _scenario(args: argparse.Namespace, system: System):  # type: ignore[no-unty
 
 
 def _system(args: argparse.Namespace) -> System:
-    return load_system(args.system)
+    """The system file, with its ports moved when --port-offset asks (once per command)."""
+    from chaos.spec.ports import free_offset, shifted
+
+    system = load_system(args.system)
+    raw = str(args.port_offset).strip()
+    if raw in ("", "0"):
+        return system
+    if args.runtime != "local":
+        raise ConfigError(None, None, "--port-offset", f"works on the local runtime only: the {args.runtime} runtime takes its ports from its compose file")
+    if raw == "auto":
+        offset = free_offset(system)
+    elif raw.isdigit():
+        offset = int(raw)
+    else:
+        raise ConfigError(None, None, "--port-offset", f"expected a number or auto, not '{raw}'")
+    moved = shifted(system, offset)
+    args.port_offset = str(offset)  # later calls in this command move it the same way
+    return moved
 
 
 def _runtime(args: argparse.Namespace, system: System, breakers: str = "on"):  # type: ignore[no-untyped-def]
@@ -131,7 +152,7 @@ def _runtime(args: argparse.Namespace, system: System, breakers: str = "on"):  #
         raise ConfigError(None, None, "BREAKERS", f"must be on or off, not '{breakers}'")
     if breakers == "off":
         _refuse_breakers_off_without_agents(system)
-    state = args.state or system.root / ".chaos"
+    state = args.state or system.root / ".chaos" / (f"offset-{system.port_offset}" if system.port_offset else "")
     return make_runtime(args.runtime, system, state, {"CHAOS_BREAKERS": breakers})
 
 
@@ -166,7 +187,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         return EXIT_PASS
     console = _console_for(scenario, args, console)
     console.say(f"scenario {scenario.name}: {scenario.description}")
-    console.say(f"breakers {args.breakers}, runtime {args.runtime}, {scenario.duration:g} s\n")
+    moved = f", every port +{system.port_offset} (entrypoint {system.entrypoint.base_url})" if system.port_offset else ""
+    console.say(f"breakers {args.breakers}, runtime {args.runtime}, {scenario.duration:g} s{moved}\n")
     try:
         result = Runner(system, scenario, runtime, console, reports=args.reports,
                         options=RunOptions(args.breakers, args.runtime)).run(keep_up=args.keep_up)

@@ -185,6 +185,8 @@ class System:
         self.proxies = {p.name: p for p in proxies}
         # The proxies as Toxiproxy has them inside the Docker network (docker: section).
         self.docker_proxies: dict[str, Proxy] = {}
+        # How far this run moved every fixed port (chaos.spec.ports); 0: as written.
+        self.port_offset = 0
 
     @property
     def name(self) -> str:
