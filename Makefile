@@ -12,6 +12,9 @@ SCENARIO ?= order-down
 BREAKERS ?= on
 RUNTIME ?= local
 REPEAT ?= 1
+# PORT_OFFSET=auto (or a number) moves every port, so runs side by side do not collide.
+PORT_OFFSET ?= 0
+export CHAOS_PORT_OFFSET := $(PORT_OFFSET)
 PYTEST_ARGS ?=
 # Every scenario file, for `make docker-scenarios`.
 SCENARIOS := $(sort $(basename $(notdir $(wildcard scenarios/*.yaml))))
