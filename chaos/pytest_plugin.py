@@ -168,8 +168,10 @@ class ScenarioFile(pytest.File):
     def collect(self):  # type: ignore[no-untyped-def]
         from chaos.errors import ConfigError
 
+        here = Path.cwd()  # messages name the file as the user would
+        path = self.path.relative_to(here) if self.path.is_relative_to(here) else self.path
         try:
-            self.scenario = self.config.stash[_KEY].load(self.path, {}, str(self.path))
+            self.scenario = self.config.stash[_KEY].load(path, {}, str(path))
         except ConfigError as e:
             raise self.CollectError(str(e)) from None
         seen: dict[str, int] = {}
