@@ -36,7 +36,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"chaos_{name}", text)
     group.addoption("--chaos-param", dest="chaos_param", action="append", default=[], metavar="NAME=VALUE",
                     help="a scenario parameter, for the scenarios that declare it (repeatable)")
-    parser.addini("chaos_param", "scenario parameters, NAME=VALUE a line", type="linelist")
+
+
+def _option(config: pytest.Config, name: str) -> str:
+    return config.getoption(f"chaos_{name}") or config.getini(f"chaos_{name}") or OPTIONS[name]  # type: ignore[return-value]
+
+
+def _path(config: pytest.Config, name: str) -> Path:
+    """A path option: from the current folder on the command line, from the rootdir in the ini file."""
+    given = config.getoption(f"chaos_{name}")
+    return Path(given) if given else config.rootpath / _option(config, name)
 
 
 class ChaosSession:
@@ -47,24 +56,23 @@ class ChaosSession:
         from chaos.errors import ConfigError
         from chaos.spec import load_system
 
-        value, base = zip(*(_value(config, name) for name in OPTIONS))
-        value, base = dict(zip(OPTIONS, value)), dict(zip(OPTIONS, base))
-        for name, allowed in CHOICES.items():
-            if value[name] not in allowed:
-                raise pytest.UsageError(f"chaos_{name} must be one of {', '.join(allowed)}, not '{value[name]}'")
-        self.params = dict(_param(p) for p in config.getoption("chaos_param") or config.getini("chaos_param"))
-        self.used: set[str] = set()
-        self.kind, self.breakers, self.reports = value["runtime"], value["breakers"], base["reports"] / value["reports"]
+        self.kind, self.breakers = _option(config, "runtime"), _option(config, "breakers")
+        for name, value in (("runtime", self.kind), ("breakers", self.breakers)):
+            if value not in CHOICES[name]:
+                raise pytest.UsageError(f"chaos_{name} must be one of {', '.join(CHOICES[name])}, not '{value}'")
+        self.reports = _path(config, "reports")
+        self.params = dict(map(_param, config.getoption("chaos_param")))
+        self.used: set[str] = set()  # the params some scenario declared
+        self.runtime: Any = None
+        self.was_up = True
         try:
-            self.system = load_system(base["system"] / value["system"])
+            self.system = load_system(_path(config, "system"))
             if self.breakers == "off":
                 from chaos.runtime import refuse_breakers_off_without_agents
 
                 refuse_breakers_off_without_agents(self.system)
         except ConfigError as e:
             raise pytest.UsageError(str(e)) from None
-        self.runtime: Any = None
-        self.was_up = True
 
     def load(self, what: str | Path | Mapping[str, Any], params: Mapping[str, Any], label: str) -> Scenario:
         """A scenario by name, path or dict; --chaos-param applies where the scenario declares it. ConfigError if bad."""
@@ -112,15 +120,6 @@ def _run_scenario(session: ChaosSession, scenario: Scenario) -> RunResult:  # th
     with interruptible():  # Ctrl-C (and SIGTERM) reach the runner's rollback as KeyboardInterrupt
         return Runner(session.system, scenario, session.runtime, Console(), reports=session.reports,
                       options=RunOptions(session.breakers, session.kind)).run(keep_up=True)
-
-
-def _value(config: pytest.Config, name: str) -> tuple[str, Path]:
-    """An option's value, and the folder a relative path in it is taken from."""
-    if config.getoption(f"chaos_{name}"):
-        return config.getoption(f"chaos_{name}"), Path.cwd()
-    if config.getini(f"chaos_{name}"):
-        return config.getini(f"chaos_{name}"), config.rootpath
-    return OPTIONS[name], Path.cwd()  # type: ignore[return-value]
 
 
 def _param(item: str) -> tuple[str, str]:
