@@ -253,3 +253,19 @@ def test_interruptible_turns_sigterm_into_keyboard_interrupt_and_restores_the_ha
     with pytest.raises(KeyboardInterrupt), interruptible():
         signal.raise_signal(signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_the_ini_file_can_name_the_system_and_options(pytester, project, engine):
+    pytester.makeini("[pytest]\nchaos_system = system.yaml\nchaos_reports = out/runs\n")
+    pytester.makepyfile(test_python="def test_it(pytestconfig):\n"
+                                    "    from chaos.pytest_plugin import _KEY\n"
+                                    "    assert pytestconfig.stash[_KEY].reports == pytestconfig.rootpath / 'out/runs'\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error", "scenarios", "test_python.py")
+    result.assert_outcomes(passed=2, failed=2)
+
+
+def test_a_bad_ini_value_is_a_usage_error(pytester, project, engine):
+    pytester.makeini("[pytest]\nchaos_system = system.yaml\nchaos_breakers = maybe\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "scenarios")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*chaos_breakers must be one of on, off, not 'maybe'*"])
