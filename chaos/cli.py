@@ -16,7 +16,7 @@ from pathlib import Path
 
 from chaos.ui.console import Console
 from chaos.errors import ConfigError, SetupError
-from chaos.runtime import RUNTIMES, TOXIPROXY, make_runtime
+from chaos.runtime import RUNTIMES, TOXIPROXY, runtime_for
 from chaos.spec.options import RunOptions
 from chaos.spec.scenario import find_scenario, list_scenarios, load_scenario, user_env
 from chaos.spec import load_system
@@ -148,23 +148,7 @@ def _system(args: argparse.Namespace) -> System:
 
 
 def _runtime(args: argparse.Namespace, system: System, breakers: str = "on"):  # type: ignore[no-untyped-def]
-    if breakers not in ("on", "off"):
-        raise ConfigError(None, None, "BREAKERS", f"must be on or off, not '{breakers}'")
-    if breakers == "off":
-        _refuse_breakers_off_without_agents(system)
-    state = args.state or system.root / ".chaos" / (f"offset-{system.port_offset}" if system.port_offset else "")
-    return make_runtime(args.runtime, system, state, {"CHAOS_BREAKERS": breakers})
-
-
-def _refuse_breakers_off_without_agents(system: System) -> None:
-    """Breakers are switched off by each service's agent: a service holding
-    breakers without one would keep them on, and the run would prove nothing."""
-    without = [name for name in system.breaker_owners() if system.services[name].agent is None]
-    if without:
-        raise ConfigError(system.path, None, "--breakers",
-                          f"off needs the agent (which switches breakers off) in every service that holds breakers; "
-                          f"{', '.join(without)} declare{'s' if len(without) == 1 else ''} no agent: "
-                          f"install chaos.agent there and add `agent: /_chaos` (see docs/agent.md)")
+    return runtime_for(system, args.runtime, breakers, args.state)
 
 
 def _warn_blind(scenario, system: System, say) -> None:  # type: ignore[no-untyped-def]

@@ -33,3 +33,27 @@ def deferred() -> Iterator[None]:
             signal.signal(sig, handler)
         if caught:
             signal.raise_signal(caught[0])
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """While the block runs, SIGTERM raises KeyboardInterrupt, and so does
+    SIGINT even where the parent left it ignored (`cmd &`, some CI agents):
+    a cancelled run takes the runner's rollback path. The handlers in place
+    before come back afterwards. Off the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in _HELD}
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if previous[signal.SIGINT] in (signal.SIG_IGN, signal.SIG_DFL, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

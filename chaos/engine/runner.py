@@ -42,6 +42,7 @@ class RunResult:
     wall_time: float
     run_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    run_id: str = ""
 
     @property
     def passed(self) -> bool:
@@ -113,7 +114,7 @@ class Runner:
                     signal.signal(sig, handler)
         self.history.append(Mark("run-end", time.time()))
         verdicts = evaluate_all(self.scenario.checks, self.history, self.system, self.scenario.mix(self.system))
-        result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began)
+        result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began, run_id=self.run_id)
         result.run_dir = self._save(result, began, logs)
         return result
 

@@ -11,6 +11,7 @@ import enum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from chaos.errors import ConfigError
 from chaos.spec.system import System
 
 TOXIPROXY = "toxiproxy"
@@ -90,3 +91,29 @@ def make_runtime(kind: str, system: System, state_dir: Path, env: dict[str, str]
 
         return DockerRuntime(system, state_dir, env or {})
     raise ValueError(f"unknown runtime '{kind}' (known: {', '.join(RUNTIMES)})")
+
+
+def runtime_for(system: System, kind: str, breakers: str = "on", state_dir: Path | None = None) -> Runtime:
+    """The runtime a run uses: backend `kind`, every service started with its
+    breakers `breakers` ("on" or "off"), state in `state_dir` (default: .chaos
+    beside the system file). ConfigError for a bad switch, or for breakers
+    off on a system that could not honour it."""
+    if breakers not in ("on", "off"):
+        raise ConfigError(None, None, "BREAKERS", f"must be on or off, not '{breakers}'")
+    if breakers == "off":
+        refuse_breakers_off_without_agents(system)
+    if state_dir is None:  # a run on moved ports (chaos.spec.ports) keeps its own records
+        state_dir = system.root / ".chaos" / (f"offset-{system.port_offset}" if system.port_offset else "")
+    return make_runtime(kind, system, state_dir, {"CHAOS_BREAKERS": breakers})
+
+
+def refuse_breakers_off_without_agents(system: System) -> None:
+    """ConfigError naming the services that hold breakers but no agent.
+    Breakers are switched off by each service's agent: a service holding
+    breakers without one would keep them on, and the run would prove nothing."""
+    without = [name for name in system.breaker_owners() if system.services[name].agent is None]
+    if without:
+        raise ConfigError(system.path, None, "--breakers",
+                          f"off needs the agent (which switches breakers off) in every service that holds breakers; "
+                          f"{', '.join(without)} declare{'s' if len(without) == 1 else ''} no agent: "
+                          f"install chaos.agent there and add `agent: /_chaos` (see docs/agent.md)")

@@ -167,14 +167,27 @@ def load_scenario(path: Path, system: System, params: Mapping[str, str] | None =
                   env: Mapping[str, str] | None = None) -> Scenario:
     """Parse, validate and cross-check one scenario file. `params` override
     its parameters (name -> text); so does `env` (NAME -> text; default: none)."""
-    source = load_yaml(path)
+    return _scenario(load_yaml(path), system, params, env, named_by_file=True)
+
+
+def scenario_from_data(data: Any, system: System, name_for_messages: str = "<scenario>",
+                       params: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Scenario:
+    """A scenario from data shaped like a scenario file (a dict, as written in
+    Python), validated and cross-checked exactly as `load_scenario` does a
+    file. Errors name `name_for_messages` and the field (there are no lines);
+    the name need not match any file name."""
+    return _scenario(Source(Path(name_for_messages), data, {}), system, params, env, named_by_file=False)
+
+
+def _scenario(source: Source, system: System, params: Mapping[str, Any] | None, env: Mapping[str, str] | None,
+              named_by_file: bool) -> Scenario:
     if not isinstance(source.data, dict):
         raise source.error((), "a scenario is a mapping of name, description, duration, load, faults and checks")
     data, values = resolve(source, params or {}, env if env is not None else {})
     source = dataclasses.replace(source, data=data)
     spec = validate(_scenario_model(), source, scenario_vocabulary())
-    _cross_check(spec, source, system)
-    return Scenario(spec, path, values)
+    _cross_check(spec, source, system, named_by_file)
+    return Scenario(spec, source.path, values)
 
 
 def user_env() -> Mapping[str, str]:
@@ -182,9 +195,9 @@ def user_env() -> Mapping[str, str]:
     return os.environ
 
 
-def _cross_check(spec: pydantic.BaseModel, source: Source, system: System) -> None:
+def _cross_check(spec: pydantic.BaseModel, source: Source, system: System, named_by_file: bool = True) -> None:
     problems: list[ConfigError] = []
-    if source.path.stem != spec.name:
+    if named_by_file and source.path.stem != spec.name:
         problems.append(source.error(("name",), f"must match the file name '{source.path.stem}'"))
     for i, fault in enumerate(spec.faults):
         problems += [source.error(("faults", i, *loc), msg) for loc, msg in fault.check_refs(system)]
