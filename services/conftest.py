@@ -25,9 +25,10 @@ if HERE not in sys.path:
 
 @pytest.fixture(autouse=True)
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the runner's SHOP_*, BREAKERS and CHAOS_ASSAULTS variables out of every test's config."""
+    """Keep the runner's SHOP_* and CHAOS_* variables (the chaos agent's
+    settings, which it reads from the environment) out of every test's app."""
     for name in list(os.environ):
-        if name.startswith("SHOP_") or name in ("BREAKERS", "CHAOS_ASSAULTS"):
+        if name.startswith(("SHOP_", "CHAOS_")):
             monkeypatch.delenv(name)
 
 

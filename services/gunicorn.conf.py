@@ -7,9 +7,11 @@ from this folder, with the environment saying where to listen:
 - HOST (default 127.0.0.1; the images set 0.0.0.0);
 - THREADS (default 8): request threads of the one worker.
 
-One worker, many threads: a service's circuit breakers and transition log live
-in process memory, so a second worker would keep a second, different set and
-/breakers would answer for whichever worker the request happened to reach.
+One worker, many threads: a service's circuit breakers live in process
+memory, and its chaos agent reports for its own process only (its breakers,
+transition log, counters and boot_id), so a second worker would keep a
+second, different set and /_chaos/breakers would answer for whichever worker
+the request happened to reach.
 """
 
 import os

@@ -1,10 +1,11 @@
-"""Circuit breakers for the services' downstream edges, and what they report.
+"""Circuit breakers for the services' downstream edges.
 
 Every edge (gateway -> users, gateway -> orders, orders -> inventory) has one
 breaker named after the downstream service, made by `BreakerBoard.add` from the
-app's config. The board's `RecordingListener` (`shopkit.breaker_events`)
-counts what each breaker does and logs its state transitions with wall-clock
-times, for `/breakers` and the long-polled `/breakers/transitions`.
+app's config and handed to the app's chaos agent (`chaos.agent.ChaosAgent.watch`),
+which reports its state, counters and transitions under /_chaos and owns the
+breakers-off switch (CHAOS_BREAKERS=off: every call runs, state "disabled").
+What is left here is what is the shop's own: the breaker class.
 
 Why `GuardedBreaker.call` is hand-written (pybreaker pitfall 1)
 --------------------------------------------------------------
@@ -37,12 +38,14 @@ Pitfall 2: open -> half-open is lazy
 ------------------------------------
 pybreaker has no timer. An open breaker becomes half-open only when the next
 call arrives after `reset_timeout`, so its stored state says "open" for as long
-as nobody calls. `/breakers` therefore reports that stored state together with
-`retry_at` (`opened_at + reset_timeout`): past `retry_at`, the next call will
-be the trial.
+as nobody calls. The agent's /_chaos/breakers therefore reports that stored
+state together with `retry_at` (`opened_at + reset_timeout`): past `retry_at`,
+the next call will be the trial.
 
-`BREAKERS=off` gives `PassThroughBreaker`s instead: same interface, calls go
-straight through, counted but never tripping, reported as "disabled".
+With the agent on, it wraps each breaker's `call` (an instance attribute over
+this class's method), so GuardedBreaker.call still decides and the agent only
+times and counts: a call refused here raises CircuitBreakerError without
+running the function, which the agent counts as not permitted.
 """
 
 from __future__ import annotations
@@ -54,26 +57,18 @@ from typing import Any, TypeVar
 import pybreaker
 from pybreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreakerError
 
-from shopkit.breaker_events import BOOT_ID, BreakerListener, RecordingListener, TransitionLog
+from chaos.agent import ChaosAgent
 
 __all__ = [
-    "BOOT_ID",
     "STATE_CLOSED",
-    "STATE_DISABLED",
     "STATE_HALF_OPEN",
     "STATE_OPEN",
     "BreakerBoard",
-    "BreakerListener",
     "CircuitBreakerError",
     "GuardedBreaker",
-    "PassThroughBreaker",
-    "RecordingListener",
-    "TransitionLog",
 ]
 
 T = TypeVar("T")
-
-STATE_DISABLED = "disabled"
 
 
 def _notify_outcome(cb: pybreaker.CircuitBreaker, exc: BaseException | None) -> None:
@@ -129,33 +124,6 @@ class GuardedBreaker(pybreaker.CircuitBreaker):
         self._record(generation, is_trial, None)
         return result
 
-    def snapshot(self) -> dict[str, Any]:
-        """The stored state and counters, read consistently under the lock.
-
-        `opened_at` is when the breaker last opened (epoch seconds, None if
-        never); `retry_at` is when an open breaker will admit its trial call,
-        None unless the stored state is open.
-        """
-        # Under the lock: pybreaker updates the state object and the storage
-        # in two steps, and an unlocked reader between them would see (and,
-        # through the `state` getter, even "repair") a mix of the two.
-        with self._lock:
-            state = self.current_state
-            opened = self._state_storage.opened_at
-            opened_at = None if opened is None else opened.timestamp()
-            retry_at = None
-            if state == STATE_OPEN and opened_at is not None:
-                retry_at = opened_at + self.reset_timeout
-            return {
-                "name": self.name,
-                "state": state,
-                "fail_counter": self.fail_counter,
-                "fail_max": self.fail_max,
-                "reset_timeout": self.reset_timeout,
-                "opened_at": opened_at,
-                "retry_at": retry_at,
-            }
-
     def _admit(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[int, bool]:
         with self._lock:
             if self.state.name == STATE_OPEN:
@@ -195,104 +163,47 @@ class GuardedBreaker(pybreaker.CircuitBreaker):
         return datetime.now(UTC) >= opened_at + timedelta(seconds=self.reset_timeout)
 
     def _reject(self, message: str) -> None:
-        for listener in self.listeners:
-            if isinstance(listener, BreakerListener):
-                listener.rejected(self, message)
         raise CircuitBreakerError(message)
 
 
-class PassThroughBreaker(pybreaker.CircuitBreaker):
-    """The breaker used when breakers are off: every call runs, nothing trips.
-
-    Listeners still hear `before_call`, `success` and `failure`, so the call
-    counts stay comparable with a run that has breakers on.
-    """
-
-    def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `func(*args, **kwargs)` and return or raise what it does."""
-        for listener in self.listeners:
-            listener.before_call(self, func, *args, **kwargs)
-        try:
-            result = func(*args, **kwargs)
-        except BaseException as exc:
-            _notify_outcome(self, exc)
-            raise
-        _notify_outcome(self, None)
-        return result
-
-    def snapshot(self) -> dict[str, Any]:
-        """The same shape as GuardedBreaker.snapshot, with state "disabled"."""
-        return {
-            "name": self.name,
-            "state": STATE_DISABLED,
-            "fail_counter": 0,
-            "fail_max": self.fail_max,
-            "reset_timeout": self.reset_timeout,
-            "opened_at": None,
-            "retry_at": None,
-        }
-
-
 class BreakerBoard:
-    """The breakers of one service, their counters and their transition log."""
+    """The breakers of one service, each watched by the service's chaos agent."""
 
-    def __init__(self, *, enabled: bool, fail_max: int, reset_timeout: float) -> None:
-        self.enabled = enabled
+    def __init__(self, agent: ChaosAgent, *, fail_max: int, reset_timeout: float) -> None:
+        self.agent = agent
         self.fail_max = fail_max
         self.reset_timeout = reset_timeout
-        self.log = TransitionLog()
-        self.listener = RecordingListener(self.log)
-        self._breakers: dict[str, GuardedBreaker | PassThroughBreaker] = {}
+        self._breakers: dict[str, GuardedBreaker] = {}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> BreakerBoard:
-        """A board set up from BREAKERS, BREAKER_FAIL_MAX and BREAKER_RESET_TIMEOUT."""
-        return cls(
-            enabled=config["BREAKERS"],
-            fail_max=config["BREAKER_FAIL_MAX"],
-            reset_timeout=config["BREAKER_RESET_TIMEOUT"],
-        )
+    def from_config(cls, config: Mapping[str, Any], agent: ChaosAgent) -> BreakerBoard:
+        """A board set up from BREAKER_FAIL_MAX and BREAKER_RESET_TIMEOUT."""
+        return cls(agent, fail_max=config["BREAKER_FAIL_MAX"], reset_timeout=config["BREAKER_RESET_TIMEOUT"])
 
     def add(
         self, name: str, exclude: Iterable[type[BaseException] | Callable[[BaseException], bool]] = ()
-    ) -> GuardedBreaker | PassThroughBreaker:
-        """Create the breaker named `name` (one per downstream) and return it.
+    ) -> GuardedBreaker:
+        """Create the breaker named `name` (one per downstream), have the agent
+        watch it, and return it.
 
         `exclude` lists exception types or predicates that are not failures:
-        pybreaker counts a call raising one of them as a success. The call
-        that trips the breaker raises its own exception, not
-        CircuitBreakerError, so callers can tell what went wrong.
+        pybreaker counts a call raising one of them as a success (the agent
+        reports it as ignored). The call that trips the breaker raises its
+        own exception, not CircuitBreakerError, so callers can tell what
+        went wrong.
         """
         if name in self._breakers:
             raise ValueError(f"breaker {name!r} already exists")
-        kind = GuardedBreaker if self.enabled else PassThroughBreaker
-        breaker = kind(
+        breaker = GuardedBreaker(
             name=name,
             fail_max=self.fail_max,
             reset_timeout=self.reset_timeout,
             exclude=list(exclude),
-            listeners=[self.listener],
             throw_new_error_on_trip=False,
         )
-        self._breakers[name] = breaker
+        self._breakers[name] = self.agent.watch(breaker)
         return breaker
 
-    def get(self, name: str) -> GuardedBreaker | PassThroughBreaker:
+    def get(self, name: str) -> GuardedBreaker:
         """The breaker named `name`; KeyError if there is none."""
         return self._breakers[name]
-
-    def describe(self) -> list[dict[str, Any]]:
-        """Every breaker's state and counters, as served by GET /breakers."""
-        return [self._describe(breaker) for breaker in self._breakers.values()]
-
-    def _describe(self, breaker: GuardedBreaker | PassThroughBreaker) -> dict[str, Any]:
-        stats = self.listener.stats(breaker.name)
-        failures_by_reason = stats["failures"]
-        return {
-            **breaker.snapshot(),
-            "calls": stats["calls"],
-            "successes": stats["successes"],
-            "failures": sum(failures_by_reason.values()),
-            "failures_by_reason": failures_by_reason,
-            "rejections": stats["rejections"],
-        }

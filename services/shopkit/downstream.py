@@ -12,6 +12,10 @@ A 4xx answer is not: the downstream is healthy and has judged the request, so
 it is returned to the caller like a 2xx. `raise_for_status()` runs inside the
 guarded call and the breaker's exclude predicate `is_client_error` lets 4xx
 through; pybreaker counts an excluded exception as a success.
+
+The guarded function, `_send`, raises `Unavailable` with its `reason`, so the
+chaos agent's `failures_by_reason` counts "timeout", "connection" and
+"upstream-5xx" rather than one exception class name.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
-from shopkit.breakers import BreakerBoard, CircuitBreakerError, GuardedBreaker, PassThroughBreaker
+from shopkit.breakers import BreakerBoard, CircuitBreakerError, GuardedBreaker
 
 REASONS = ("breaker-open", "timeout", "connection", "upstream-5xx")
 
@@ -84,7 +88,7 @@ class Downstream:
         self,
         name: str,
         base_url: str,
-        breaker: GuardedBreaker | PassThroughBreaker,
+        breaker: GuardedBreaker,
         *,
         connect_timeout: float,
         read_timeout: float,

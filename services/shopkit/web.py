@@ -1,36 +1,43 @@
-"""HTTP plumbing shared by every service: JSON errors, input loading, ops endpoints.
+"""HTTP plumbing shared by every service: JSON errors, input loading, /health.
 
 Errors become HTTP answers here and nowhere else:
 
 - any HTTP error (400, 404, 405, 500, ...) -> `{"error": "<name>"}` JSON;
 - marshmallow ValidationError -> 400 `{"error": "invalid request", "fields": {...}}`;
 - `Unavailable` with no degraded answer -> 503 naming the downstream, its
-  breaker and the reason, with X-Fallback / X-Fallback-Reason headers;
+  breaker and the reason, marked X-Fallback / X-Fallback-Reason by the chaos
+  agent's `mark_fallback` (re-exported here; the headers' one definition);
 - SQLite OperationalError (locked too long, disk full) -> 503.
 
-The `ops` blueprint gives every service GET /health, GET /breakers and the
-long-polled GET /breakers/transitions.
+The `ops` blueprint gives every service GET /health. What a service's
+breakers do is served by its chaos agent under /_chaos (see `shopkit.app`).
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import IntegerConverter
 
+from chaos.agent import mark_fallback
 from shopkit import db
-from shopkit.breakers import BOOT_ID, BreakerBoard
 from shopkit.downstream import Unavailable
-from shopkit.fields import MAX_ID, RequestSchema
+from shopkit.fields import MAX_ID
 
-# Longest a long-poll may hold a worker thread.
-MAX_WAIT = 5.0
+__all__ = [
+    "IdConverter",
+    "found_or_404",
+    "init_app",
+    "json_error",
+    "load_args",
+    "load_body",
+    "load_view_args",
+    "mark_fallback",
+]
 
 
 def json_error(status: int, message: str, /, **extra: Any) -> Response:
@@ -45,14 +52,6 @@ def found_or_404(record: Any, message: str, /, **extra: Any) -> Any:
     if record is None:
         return json_error(404, message, **extra)
     return record.to_json()
-
-
-def mark_fallback(response: Response, downstream: str, reason: str) -> Response:
-    """Flag `response` as a fallback for `downstream` (headers X-Fallback and
-    X-Fallback-Reason), so load generators and checks can count degraded answers."""
-    response.headers["X-Fallback"] = downstream
-    response.headers["X-Fallback-Reason"] = reason
-    return response
 
 
 def load_body(schema: Schema) -> dict[str, Any]:
@@ -92,20 +91,9 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
-# ---------------------------------------------------------------- ops endpoints
+# ---------------------------------------------------------------- /health
 
 ops = Blueprint("ops", __name__)
-
-
-class TransitionsQuery(RequestSchema):
-    """Query string of GET /breakers/transitions."""
-
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    wait = fields.Float(load_default=0.0, validate=validate.Range(0.0, MAX_WAIT))
-
-
-def _board() -> BreakerBoard:
-    return current_app.extensions["shopkit.breakers"]
 
 
 @ops.get("/health")
@@ -119,33 +107,6 @@ def health() -> Any:
         except sqlite3.Error as exc:
             return json_error(503, "database unavailable", status="error", service=name, detail=str(exc))
     return {"status": "ok", "service": name}
-
-
-@ops.get("/breakers")
-def breakers() -> Any:
-    """Every breaker's stored state and counters (see shopkit.breakers)."""
-    board = _board()
-    return {
-        "service": current_app.config["SERVICE_NAME"],
-        "boot_id": BOOT_ID,
-        "pid": os.getpid(),
-        "now": time.time(),
-        "enabled": board.enabled,
-        "breakers": board.describe(),
-    }
-
-
-@ops.get("/breakers/transitions")
-def transitions() -> Any:
-    """Transitions with seq > `after`, waiting up to `wait` seconds for one."""
-    query = load_args(TransitionsQuery())
-    last_seq, entries = _board().log.since(query["after"], query["wait"])
-    return {
-        "service": current_app.config["SERVICE_NAME"],
-        "boot_id": BOOT_ID,
-        "last_seq": last_seq,
-        "transitions": entries,
-    }
 
 
 # ---------------------------------------------------------------- error handlers
@@ -175,7 +136,7 @@ def _storage_unavailable(exc: sqlite3.OperationalError) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the JSON error handlers, the `id` URL converter and the ops blueprint."""
+    """Register the JSON error handlers, the `id` URL converter and /health."""
     app.url_map.converters["id"] = IdConverter
     # Werkzeug would answer /items//SKU-1 with an HTML redirect; a JSON API
     # answers every request in JSON, here a 404.

@@ -57,20 +57,24 @@ def clean_env() -> Iterator[None]:
     (created before any function-scoped fixture runs)."""
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
-            if name.startswith("SHOP_") or name in ("BREAKERS", "CHAOS_ASSAULTS"):
+            if name.startswith(("SHOP_", "CHAOS_")):
                 mp.delenv(name)
         yield
 
 
 def _config(tmp, name: str, **extra) -> dict:
-    return {"TESTING": True, "DATABASE": str(tmp / f"{name}.sqlite3"), "CHAOS_ASSAULTS": False, **extra}
+    # The chaos agent on, as the toolkit runs every service: its /_chaos
+    # endpoints are fuzzed along with the service's own.
+    return {"TESTING": True, "DATABASE": str(tmp / f"{name}.sqlite3"), "CHAOS_AGENT": True, **extra}
 
 
 def _capped_long_polls(app: Flask) -> Flask:
-    # GET /breakers/transitions?wait=5 legitimately holds a request for up to
-    # 5 s when nothing happens; the fuzz judges answers, not waiting, so waits
-    # are cut to 10 ms (the query is validated exactly as before).
-    log = app.extensions["shopkit.breakers"].log
+    # GET /_chaos/breakers/transitions?wait=5 legitimately holds a request for
+    # up to 5 s when nothing happens; the fuzz judges answers, not waiting, so
+    # waits are cut to 10 ms (the query is validated exactly as before). The
+    # agent has no setting for this, so its transition log is patched: the
+    # endpoint calls `runtime.log.since(after, wait)` on each request.
+    log = app.extensions["shopkit.agent"]._runtime.log
     since = log.since
     log.since = lambda after, wait=0.0: since(after, min(wait, 0.01))
     return app
@@ -101,6 +105,7 @@ def apps(clean_env, tmp_path_factory) -> dict[str, Flask]:
 
 @pytest.fixture(scope="module")
 def apps_with_assaults(clean_env, tmp_path_factory) -> Flask:
-    """users with chaos.assaults installed (CHAOS_ASSAULTS on)."""
+    """users with the chaos agent on, controlled from loopback: its assaults
+    endpoint (/_chaos/assaults) takes what it is sent."""
     tmp = tmp_path_factory.mktemp("fuzz-assaults")
-    return _capped_long_polls(users.create_app({**_config(tmp, "users"), "CHAOS_ASSAULTS": True}))
+    return _capped_long_polls(users.create_app(_config(tmp, "users")))

@@ -256,12 +256,21 @@ def calls(draw: st.DrawFn, routes: list[Route], aspect: str) -> Call:
     return Call(method, path, query, body, content_type)
 
 
+# The chaos agent's Prometheus endpoint answers text by contract (docs/agent.md).
+METRICS_PATH = "/_chaos/metrics"
+
+
 def assert_no_500(call: Call, response: Any) -> None:
     """The property: no 500, no other 5xx but the services' own 502 and 503,
-    and a JSON answer to everything but HEAD and OPTIONS."""
+    and a JSON answer to everything but HEAD and OPTIONS (and the agent's
+    metrics, whose 200 is Prometheus text)."""
     assert response.status_code != 500, f"{call!r} -> 500 {response.data[:300]!r}"
     assert response.status_code < 500 or response.status_code in (502, 503), f"{call!r} -> {response.status_code}"
-    if call.method not in ("HEAD", "OPTIONS"):
+    if call.method in ("HEAD", "OPTIONS"):
+        return
+    if call.path == METRICS_PATH and response.status_code == 200:
+        assert response.content_type.startswith("text/plain"), f"{call!r} -> {response.content_type}"
+    else:
         assert response.is_json, f"{call!r} -> {response.status_code} {response.content_type} {response.data[:200]!r}"
 
 

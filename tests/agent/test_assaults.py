@@ -107,13 +107,6 @@ def test_the_module_imports_only_flask_and_the_standard_library():
     }, imported
 
 
-def test_the_old_module_name_still_works_until_the_shop_moves():
-    import chaos.agent.assaults as new
-    import chaos.assaults as old
-
-    assert old.Assaults is new.Assaults and old.state_of is new.state_of
-
-
 # ------------------------------------------------------------ control endpoint
 
 

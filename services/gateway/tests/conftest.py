@@ -13,7 +13,8 @@ READ_TIMEOUT = 0.2
 
 @pytest.fixture
 def make_gateway():
-    """`make_gateway(users_url, orders_url, **config)`: a gateway using those downstreams."""
+    """`make_gateway(users_url, orders_url, **config)`: a gateway using those
+    downstreams, its chaos agent on (breakers under /_chaos/breakers)."""
 
     def make(users_url: str, orders_url: str, **config):
         return create_app(
@@ -24,6 +25,8 @@ def make_gateway():
                 "READ_TIMEOUT": READ_TIMEOUT,
                 "BREAKER_FAIL_MAX": 3,
                 "BREAKER_RESET_TIMEOUT": 30,
+                "CHAOS_AGENT": True,
+                "CHAOS_BREAKERS": True,
                 **config,
             }
         )

@@ -35,7 +35,7 @@ def test_slow_users_time_out_then_the_breaker_fails_fast(make_gateway, serve, fa
     assert_fallback(response, "users", "breaker-open")
     assert elapsed < 0.05
 
-    transitions = client.get("/breakers/transitions?after=0").json["transitions"]
+    transitions = client.get("/_chaos/breakers/transitions?after=0").json["transitions"]
     assert [(t["breaker"], t["from"], t["to"]) for t in transitions] == [("users", "closed", "open")]
 
 
@@ -80,9 +80,12 @@ def test_a_degraded_answer_from_orders_passes_through(make_gateway, serve, users
 
 
 def test_with_breakers_off_every_call_waits_for_the_timeout(make_gateway, serve, fake_app, orders_url) -> None:
-    client = make_gateway(serve(fake_app(200, {}, delay=1.0)), orders_url, BREAKERS=False).test_client()
+    client = make_gateway(serve(fake_app(200, {}, delay=1.0)), orders_url, CHAOS_BREAKERS=False).test_client()
     reasons = [client.get("/api/users/1").json["reason"] for _ in range(FAIL_MAX + 1)]
     assert reasons == ["timeout"] * (FAIL_MAX + 1)
-    body = client.get("/breakers").json
+    body = client.get("/_chaos/breakers").json
     assert body["enabled"] is False
-    assert {b["state"] for b in body["breakers"]} == {"disabled"}
+    assert {b["name"]: b["state"] for b in body["breakers"]} == {"users": "disabled", "orders": "disabled"}
+    users = next(b for b in body["breakers"] if b["name"] == "users")
+    assert users["calls"]["failed"] == FAIL_MAX + 1 and users["failures_by_reason"] == {"timeout": FAIL_MAX + 1}
+    assert client.get("/_chaos/breakers/transitions").json["transitions"] == []

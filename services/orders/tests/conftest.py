@@ -28,6 +28,8 @@ def make_orders(tmp_path):
                 "READ_TIMEOUT": READ_TIMEOUT,
                 "BREAKER_FAIL_MAX": 2,
                 "BREAKER_RESET_TIMEOUT": 30,
+                "CHAOS_AGENT": True,
+                "CHAOS_BREAKERS": True,
                 **config,
             }
         )

@@ -93,8 +93,9 @@ def test_open_breaker_degrades_at_once(make_orders, serve, fake_app) -> None:
     response = order(client, client_ref="r3")
     assert time.perf_counter() - began < 0.05
     assert (response.status_code, response.headers["X-Fallback-Reason"]) == (202, "breaker-open")
-    (breaker,) = client.get("/breakers").json["breakers"]
+    (breaker,) = client.get("/_chaos/breakers").json["breakers"]
     assert (breaker["name"], breaker["state"]) == ("inventory", "open")
+    assert breaker["failures_by_reason"] == {"upstream-5xx": 2} and breaker["calls"]["not_permitted"] == 1
 
 
 def test_concurrent_repeats_store_one_order(app, stock) -> None:

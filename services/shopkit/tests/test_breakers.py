@@ -1,15 +1,20 @@
-"""GuardedBreaker, the pass-through breaker, the listener and the transition log."""
+"""GuardedBreaker and the board, with the chaos agent watching every breaker
+(as in a running service): the lock fix holds while the agent wraps `call`,
+and what the breakers do reaches the agent's /_chaos/breakers."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pybreaker
 import pytest
+from flask import Flask
 
-from shopkit.breakers import BreakerBoard, CircuitBreakerError, GuardedBreaker, PassThroughBreaker
+from shopkit import create_service_app
+from shopkit.breakers import BreakerBoard, CircuitBreakerError, GuardedBreaker
 
 
 class Boom(Exception):
@@ -24,9 +29,26 @@ def ok() -> str:
     return "ok"
 
 
-def make_breaker(fail_max: int = 3, reset_timeout: float = 30.0, enabled: bool = True) -> GuardedBreaker:
-    board = BreakerBoard(enabled=enabled, fail_max=fail_max, reset_timeout=reset_timeout)
-    return board.add("inventory")
+def make_app(fail_max: int = 3, reset_timeout: float = 30.0, agent: bool = True, breakers: bool = True) -> Flask:
+    return create_service_app(
+        "shopkit",
+        {"SERVICE_NAME": "demo"},
+        {"CHAOS_AGENT": agent, "CHAOS_BREAKERS": breakers, "BREAKER_FAIL_MAX": fail_max,
+         "BREAKER_RESET_TIMEOUT": reset_timeout},
+    )
+
+
+def board_of(app: Flask) -> BreakerBoard:
+    return app.extensions["shopkit.breakers"]
+
+
+def make_breaker(fail_max: int = 3, reset_timeout: float = 30.0, agent: bool = True) -> GuardedBreaker:
+    return board_of(make_app(fail_max, reset_timeout, agent)).add("inventory")
+
+
+def described(app: Flask) -> list[dict[str, Any]]:
+    """The agent's GET /_chaos/breakers, breaker by breaker."""
+    return app.test_client().get("/_chaos/breakers").json["breakers"]
 
 
 def trip(breaker: pybreaker.CircuitBreaker) -> None:
@@ -80,8 +102,12 @@ def run_concurrently(breaker: pybreaker.CircuitBreaker, count: int, seconds: flo
 # (a) the lock is not held during the call
 
 
-def test_concurrent_calls_run_in_parallel() -> None:
-    elapsed = run_concurrently(make_breaker(), count=8, seconds=0.3)
+@pytest.mark.parametrize("agent", [True, False], ids=["watched", "unwatched"])
+def test_concurrent_calls_run_in_parallel(agent: bool) -> None:
+    breaker = make_breaker(agent=agent)
+    # Watched, the agent's wrapper is an instance attribute over GuardedBreaker.call.
+    assert ("call" in vars(breaker)) is agent
+    elapsed = run_concurrently(breaker, count=8, seconds=0.3)
     assert elapsed < 0.6  # serialised, it would take 8 x 0.3 = 2.4 s
 
 
@@ -126,7 +152,8 @@ def test_success_resets_the_failure_count() -> None:
 
 
 def test_half_open_admits_exactly_one_trial_and_closes_on_success() -> None:
-    breaker = make_breaker(fail_max=1, reset_timeout=0.05)
+    app = make_app(fail_max=1, reset_timeout=0.05)
+    breaker = board_of(app).add("inventory")
     trip(breaker)
     time.sleep(0.06)
     release, started = threading.Event(), threading.Event()
@@ -144,17 +171,20 @@ def test_half_open_admits_exactly_one_trial_and_closes_on_success() -> None:
     assert outcome == {"result": "ok"}
     assert breaker.current_state == "closed"
     assert breaker.call(ok) == "ok"
+    # Refused while the trial was in flight, without running: not permitted.
+    assert described(app)[0]["calls"] == {"successful": 2, "failed": 1, "ignored": 0, "not_permitted": 1}
 
 
 def test_failed_trial_reopens_for_another_reset_timeout() -> None:
-    breaker = make_breaker(fail_max=1, reset_timeout=0.05)
+    app = make_app(fail_max=1, reset_timeout=0.05)
+    breaker = board_of(app).add("inventory")
     trip(breaker)
-    first_opening = breaker.snapshot()["opened_at"]
+    first_opening = described(app)[0]["opened_at"]
     time.sleep(0.06)
     with pytest.raises(Boom):
         breaker.call(fail)
     assert breaker.current_state == "open"
-    assert breaker.snapshot()["opened_at"] > first_opening
+    assert described(app)[0]["opened_at"] > first_opening
     with pytest.raises(CircuitBreakerError):
         breaker.call(ok)
 
@@ -186,8 +216,8 @@ def test_stale_success_does_not_close_an_open_breaker() -> None:
 
 
 def test_stale_failure_does_not_reopen_after_a_successful_trial() -> None:
-    board = BreakerBoard(enabled=True, fail_max=1, reset_timeout=0.05)
-    breaker = board.add("inventory")
+    app = make_app(fail_max=1, reset_timeout=0.05)
+    breaker = board_of(app).add("inventory")
     release, started = threading.Event(), threading.Event()
     thread, outcome = in_thread(breaker, blocking(release, started, fail))
     assert started.wait(2)
@@ -199,24 +229,25 @@ def test_stale_failure_does_not_reopen_after_a_successful_trial() -> None:
     assert isinstance(outcome["error"], Boom)
     assert breaker.current_state == "closed"
     assert breaker.fail_counter == 0
-    # The stale failure still reached the listener: it was a real call.
-    assert board.describe()[0]["failures_by_reason"] == {"boom": 2}
+    # The stale failure still counts: it was a real call.
+    assert described(app)[0]["failures_by_reason"] == {"boom": 2}
 
 
-# (d) transitions are timestamped; long-pollers wake at once
+# (d) the agent sees every transition, timestamped, and every outcome
 
 
-def test_transitions_are_logged_with_sequence_and_wall_clock_time() -> None:
-    board = BreakerBoard(enabled=True, fail_max=1, reset_timeout=0.05)
-    breaker = board.add("inventory")
+def test_transitions_reach_the_agent_with_sequence_and_wall_clock_time() -> None:
+    app = make_app(fail_max=1, reset_timeout=0.05)
+    breaker = board_of(app).add("inventory")
     before = time.time()
     trip(breaker)
     time.sleep(0.06)
     breaker.call(ok)
     after = time.time()
 
-    last_seq, entries = board.log.since(0)
-    assert last_seq == 3
+    body = app.test_client().get("/_chaos/breakers/transitions?after=0").json
+    assert body["last_seq"] == 3
+    entries = body["transitions"]
     assert [(e["seq"], e["breaker"], e["from"], e["to"]) for e in entries] == [
         (1, "inventory", "closed", "open"),
         (2, "inventory", "open", "half-open"),
@@ -225,72 +256,39 @@ def test_transitions_are_logged_with_sequence_and_wall_clock_time() -> None:
     stamps = [e["at"] for e in entries]
     assert before <= stamps[0] <= stamps[1] <= stamps[2] <= after
     assert stamps[1] - stamps[0] >= 0.05  # half-open only after reset_timeout
-    assert board.log.since(2)[1] == entries[2:]
 
 
-def test_long_poll_wakes_within_milliseconds_of_a_transition() -> None:
-    board = BreakerBoard(enabled=True, fail_max=1, reset_timeout=30)
-    breaker = board.add("orders")
-    woke: dict = {}
-
-    def poll() -> None:
-        woke["result"] = board.log.since(0, wait=5)
-        woke["at"] = time.time()
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    time.sleep(0.1)
-    trip(breaker)
-    poller.join(2)
-    last_seq, entries = woke["result"]
-    assert [e["to"] for e in entries] == ["open"]
-    assert woke["at"] - entries[0]["at"] < 0.02
-
-
-def test_long_poll_returns_empty_when_wait_expires() -> None:
-    board = BreakerBoard(enabled=True, fail_max=1, reset_timeout=30)
-    began = time.monotonic()
-    assert board.log.since(0, wait=0.1) == (0, [])
-    assert 0.09 <= time.monotonic() - began < 0.5
-
-
-# counters, exclusions, the /breakers description
-
-
-def test_listener_counts_calls_successes_failures_and_rejections() -> None:
-    board = BreakerBoard(enabled=True, fail_max=2, reset_timeout=30)
-    breaker = board.add("users")
+def test_the_agent_counts_outcomes_and_refusals_by_reason() -> None:
+    app = make_app(fail_max=2)
+    breaker = board_of(app).add("users")
     breaker.call(ok)
     trip(breaker)
     for _ in range(3):
         with pytest.raises(CircuitBreakerError):
             breaker.call(ok)
-    (described,) = board.describe()
-    assert described["calls"] == 3
-    assert described["successes"] == 1
-    assert described["failures"] == 2
-    assert described["failures_by_reason"] == {"boom": 2}
-    assert described["rejections"] == 3
+    (users,) = described(app)
+    assert users["calls"] == {"successful": 1, "failed": 2, "ignored": 0, "not_permitted": 3}
+    assert users["failures_by_reason"] == {"boom": 2}
 
 
-def test_excluded_exceptions_count_as_successes() -> None:
-    board = BreakerBoard(enabled=True, fail_max=2, reset_timeout=30)
-    breaker = board.add("users", exclude=[lambda exc: isinstance(exc, KeyError)])
+def test_excluded_exceptions_count_as_successes_and_are_ignored_by_the_agent() -> None:
+    app = make_app(fail_max=2)
+    breaker = board_of(app).add("users", exclude=[lambda exc: isinstance(exc, KeyError)])
     for _ in range(5):
         with pytest.raises(KeyError):
             breaker.call(lambda: {}["missing"])
     assert breaker.current_state == "closed"
-    assert board.describe()[0]["successes"] == 5
+    assert described(app)[0]["calls"]["ignored"] == 5
 
 
-def test_describe_reports_stored_state_and_retry_at() -> None:
-    board = BreakerBoard(enabled=True, fail_max=1, reset_timeout=7.5)
-    breaker = board.add("orders")
-    closed = board.describe()[0]
+def test_the_agent_reports_stored_state_and_retry_at() -> None:
+    app = make_app(fail_max=1, reset_timeout=7.5)
+    breaker = board_of(app).add("orders")
+    closed = described(app)[0]
     assert closed["state"] == "closed"
     assert closed["opened_at"] is None and closed["retry_at"] is None
     trip(breaker)
-    opened = board.describe()[0]
+    opened = described(app)[0]
     assert opened["state"] == "open"
     assert opened["fail_max"] == 1 and opened["reset_timeout"] == 7.5
     assert opened["retry_at"] == pytest.approx(opened["opened_at"] + 7.5)
@@ -298,39 +296,49 @@ def test_describe_reports_stored_state_and_retry_at() -> None:
 
 
 def test_open_to_half_open_is_lazy() -> None:
-    board = BreakerBoard(enabled=True, fail_max=1, reset_timeout=0.05)
-    breaker = board.add("orders")
+    app = make_app(fail_max=1, reset_timeout=0.05)
+    breaker = board_of(app).add("orders")
     trip(breaker)
     time.sleep(0.06)
     # Past retry_at, nobody has called: the stored state is still open.
-    assert board.describe()[0]["state"] == "open"
-    assert board.describe()[0]["retry_at"] < time.time()
+    assert described(app)[0]["state"] == "open"
+    assert described(app)[0]["retry_at"] < time.time()
     breaker.call(ok)
-    assert board.describe()[0]["state"] == "closed"
+    assert described(app)[0]["state"] == "closed"
 
 
 def test_board_refuses_a_second_breaker_with_the_same_name() -> None:
-    board = BreakerBoard(enabled=True, fail_max=1, reset_timeout=1)
+    board = board_of(make_app())
     board.add("users")
     with pytest.raises(ValueError, match="users"):
         board.add("users")
 
 
-# breakers off
+def test_with_the_agent_off_breakers_work_unwatched() -> None:
+    app = make_app(fail_max=1, agent=False)
+    breaker = board_of(app).add("inventory")
+    assert "call" not in vars(breaker)  # nobody wrapped GuardedBreaker.call
+    trip(breaker)
+    with pytest.raises(CircuitBreakerError):
+        breaker.call(ok)
+    assert app.test_client().get("/_chaos/breakers").status_code == 404
+
+
+# breakers off (the agent's switch, CHAOS_BREAKERS)
 
 
 def test_disabled_breakers_never_trip_but_still_count() -> None:
-    board = BreakerBoard(enabled=False, fail_max=2, reset_timeout=30)
-    breaker = board.add("inventory")
-    assert isinstance(breaker, PassThroughBreaker)
+    app = make_app(fail_max=2, breakers=False)
+    breaker = board_of(app).add("inventory")
+    assert isinstance(breaker, GuardedBreaker)
     calls = []
     for _ in range(10):
         with pytest.raises(Boom):
             breaker.call(lambda: (calls.append(1), fail()))
     assert len(calls) == 10
     assert breaker.call(ok) == "ok"
-    (described,) = board.describe()
-    assert described["state"] == "disabled"
-    assert described["retry_at"] is None
-    assert (described["calls"], described["failures"], described["successes"]) == (11, 10, 1)
-    assert board.log.since(0) == (0, [])
+    (inventory,) = described(app)
+    assert inventory["state"] == "disabled"
+    assert inventory["retry_at"] is None
+    assert inventory["calls"] == {"successful": 1, "failed": 10, "ignored": 0, "not_permitted": 0}
+    assert app.test_client().get("/_chaos/breakers/transitions").json["transitions"] == []

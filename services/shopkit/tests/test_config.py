@@ -1,4 +1,5 @@
-"""Configuration order: defaults, SHOP_* environment, BREAKERS, test_config."""
+"""Configuration order: defaults, SHOP_* environment, test_config; the
+breakers-off switch is the chaos agent's CHAOS_BREAKERS."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_defaults_base_then_service() -> None:
     assert config["READ_TIMEOUT"] == 0.5  # the service's default beats the base
     assert config["BREAKER_FAIL_MAX"] == 5 and config["BREAKER_RESET_TIMEOUT"] == 5.0
     assert config["INVENTORY_URL"] == "http://127.0.0.1:6103"
-    assert config["BREAKERS"] is True
+    assert "BREAKERS" not in config and "CHAOS_ASSAULTS" not in config
 
 
 def test_shop_environment_variables_are_json_parsed(monkeypatch) -> None:
@@ -42,14 +43,26 @@ def test_test_config_wins_over_environment(monkeypatch) -> None:
     assert config_of({"READ_TIMEOUT": 0.1})["READ_TIMEOUT"] == 0.1
 
 
-@pytest.mark.parametrize("name", ["BREAKERS", "SHOP_BREAKERS"])
 @pytest.mark.parametrize("value", ["off", "OFF", "false", "0"])
-def test_breakers_can_be_switched_off_from_the_environment(monkeypatch, name, value) -> None:
-    monkeypatch.setenv(name, value)
+def test_breakers_can_be_switched_off_from_the_environment(monkeypatch, value) -> None:
+    monkeypatch.setenv("CHAOS_AGENT", "on")
+    monkeypatch.setenv("CHAOS_BREAKERS", value)
     app = create_service_app("shopkit", DEFAULTS)
-    assert app.config["BREAKERS"] is False
-    assert app.extensions["shopkit.breakers"].add("users").snapshot()["state"] == "disabled"
-    assert app.test_client().get("/breakers").json["enabled"] is False
+    app.extensions["shopkit.breakers"].add("users")
+    body = app.test_client().get("/_chaos/breakers").json
+    assert body["enabled"] is False
+    assert [b["state"] for b in body["breakers"]] == ["disabled"]
+
+
+@pytest.mark.parametrize("name", ["BREAKERS", "SHOP_BREAKERS"])
+def test_the_old_breakers_switch_is_not_read(monkeypatch, name) -> None:
+    """`make reset` still puts BREAKERS in the engine's environment, which its
+    local runtime passes on: it must neither switch breakers off nor stop the service."""
+    monkeypatch.setenv("CHAOS_AGENT", "on")
+    monkeypatch.setenv(name, "off")
+    app = create_service_app("shopkit", DEFAULTS)
+    app.extensions["shopkit.breakers"].add("users")
+    assert [b["state"] for b in app.test_client().get("/_chaos/breakers").json["breakers"]] == ["closed"]
 
 
 @pytest.mark.parametrize(
@@ -61,7 +74,7 @@ def test_breakers_can_be_switched_off_from_the_environment(monkeypatch, name, va
         ("SHOP_BREAKER_FAIL_MAX", "2.5"),
         ("SHOP_BREAKER_FAIL_MAX", "true"),
         ("SHOP_SEED_THINGS", "-3"),
-        ("BREAKERS", "maybe"),
+        ("CHAOS_AGENT", "maybe"),
     ],
 )
 def test_unusable_values_stop_start_up_naming_the_key(monkeypatch, key, value) -> None:

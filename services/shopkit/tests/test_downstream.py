@@ -5,24 +5,42 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
+from typing import Any
 
-from shopkit.breakers import BreakerBoard
+import pytest
+from flask import Flask
+
+from shopkit import create_service_app
 from shopkit.downstream import Downstream, Unavailable, is_client_error
 
 
-@pytest.fixture
-def board() -> BreakerBoard:
-    return BreakerBoard(enabled=True, fail_max=3, reset_timeout=30)
+def make_app(breakers: bool = True) -> Flask:
+    """A service app with its chaos agent on, whose board makes watched breakers."""
+    return create_service_app(
+        "shopkit",
+        {"SERVICE_NAME": "demo"},
+        {"CHAOS_AGENT": True, "CHAOS_BREAKERS": breakers, "BREAKER_FAIL_MAX": 3, "BREAKER_RESET_TIMEOUT": 30},
+    )
 
 
 @pytest.fixture
-def connect(board):
+def app() -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def connect(app):
     def make(base_url: str, read_timeout: float = 0.2) -> Downstream:
-        breaker = board.add("inventory", exclude=[is_client_error])
+        breaker = app.extensions["shopkit.breakers"].add("inventory", exclude=[is_client_error])
         return Downstream("inventory", base_url, breaker, connect_timeout=0.25, read_timeout=read_timeout)
 
     return make
+
+
+def described(app: Flask) -> dict[str, Any]:
+    """The agent's report of the one breaker, inventory."""
+    (inventory,) = app.test_client().get("/_chaos/breakers").json["breakers"]
+    return inventory
 
 
 def reason_of(client: Downstream) -> str:
@@ -38,14 +56,15 @@ def test_2xx_json_is_returned(serve, fake_app, connect) -> None:
     assert (reply.status, reply.body, reply.ok) == (201, {"id": 7}, True)
 
 
-def test_4xx_is_returned_and_is_not_a_failure(serve, fake_app, connect, board) -> None:
+def test_4xx_is_returned_and_is_not_a_failure(serve, fake_app, connect, app) -> None:
     client = connect(serve(fake_app(404, {"error": "unknown sku"})))
     for _ in range(5):  # more than fail_max
         reply = client.get("/items/NOPE")
         assert (reply.status, reply.body, reply.ok) == (404, {"error": "unknown sku"}, False)
-    (described,) = board.describe()
-    assert described["state"] == "closed"
-    assert (described["successes"], described["failures"]) == (5, 0)
+    inventory = described(app)
+    assert inventory["state"] == "closed"
+    # pybreaker counts an excluded exception as a success; the agent says ignored.
+    assert inventory["calls"] == {"successful": 0, "failed": 0, "ignored": 5, "not_permitted": 0}
 
 
 def test_4xx_with_a_non_json_body_is_wrapped(serve, fake_app, connect) -> None:
@@ -54,31 +73,35 @@ def test_4xx_with_a_non_json_body_is_wrapped(serve, fake_app, connect) -> None:
     assert reply.body == {"error": "FAKE"}
 
 
-def test_5xx_is_a_failure_and_trips_the_breaker(serve, fake_app, connect, board) -> None:
+def test_5xx_is_a_failure_and_trips_the_breaker(serve, fake_app, connect, app) -> None:
     client = connect(serve(fake_app(500, {"error": "boom"})))
     assert [reason_of(client) for _ in range(3)] == ["upstream-5xx"] * 3
     began = time.perf_counter()
     assert reason_of(client) == "breaker-open"
     assert time.perf_counter() - began < 0.02
-    (described,) = board.describe()
-    assert described["state"] == "open"
-    assert described["failures_by_reason"] == {"upstream-5xx": 3}
-    assert described["rejections"] == 1
+    inventory = described(app)
+    assert inventory["state"] == "open"
+    assert inventory["failures_by_reason"] == {"upstream-5xx": 3}
+    assert inventory["calls"]["not_permitted"] == 1
 
 
 def test_a_non_json_success_is_a_failure(serve, fake_app, connect) -> None:
     assert reason_of(connect(serve(fake_app(200, b"not json")))) == "upstream-5xx"
 
 
-def test_a_slow_answer_times_out_at_the_read_timeout(serve, fake_app, connect) -> None:
+def test_a_slow_answer_times_out_at_the_read_timeout(serve, fake_app, connect, app) -> None:
     client = connect(serve(fake_app(200, {}, delay=1.0)), read_timeout=0.15)
     began = time.monotonic()
     assert reason_of(client) == "timeout"
     assert 0.14 <= time.monotonic() - began < 0.5
+    # requests' ReadTimeout became Unavailable(reason="timeout") inside the
+    # guarded call, so the agent counts it by that reason.
+    assert described(app)["failures_by_reason"] == {"timeout": 1}
 
 
-def test_a_refused_connection_is_a_connection_failure(refused_url, connect) -> None:
+def test_a_refused_connection_is_a_connection_failure(refused_url, connect, app) -> None:
     assert reason_of(connect(refused_url)) == "connection"
+    assert described(app)["failures_by_reason"] == {"connection": 1}
 
 
 def test_calls_through_one_downstream_run_in_parallel(serve, fake_app, connect) -> None:
@@ -99,8 +122,9 @@ def test_environment_proxies_are_ignored(serve, fake_app, connect, refused_url, 
 
 
 def test_breakers_off_calls_keep_reaching_a_failing_downstream(serve, fake_app) -> None:
-    board = BreakerBoard(enabled=False, fail_max=1, reset_timeout=30)
-    breaker = board.add("inventory", exclude=[is_client_error])
+    app = make_app(breakers=False)
+    breaker = app.extensions["shopkit.breakers"].add("inventory", exclude=[is_client_error])
     client = Downstream("inventory", serve(fake_app(503)), breaker, connect_timeout=0.25, read_timeout=0.2)
-    assert [reason_of(client) for _ in range(4)] == ["upstream-5xx"] * 4
-    assert board.describe()[0]["calls"] == 4
+    assert [reason_of(client) for _ in range(4)] == ["upstream-5xx"] * 4  # more than fail_max: never open
+    inventory = described(app)
+    assert (inventory["state"], inventory["calls"]["failed"]) == ("disabled", 4)

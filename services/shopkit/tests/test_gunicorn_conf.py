@@ -22,9 +22,14 @@ def free_port() -> int:
 
 
 def gunicorn_env(tmp_path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_") and k not in ("XDG_RUNTIME_DIR", "PORT", "HOST")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SHOP_", "CHAOS_")) and k not in ("XDG_RUNTIME_DIR", "PORT", "HOST")
+    }
     # HOME decides where gunicorn would put its control socket (~/.gunicorn).
-    env.update(HOME=str(tmp_path), SHOP_DATABASE=str(tmp_path / "users.sqlite3"), **extra)
+    # The chaos agent on, as the toolkit starts every service: it reports its worker's pid.
+    env.update(HOME=str(tmp_path), SHOP_DATABASE=str(tmp_path / "users.sqlite3"), CHAOS_AGENT="on", **extra)
     return env
 
 
@@ -44,11 +49,11 @@ def child_pids(pid: int) -> list[int]:
 
 
 def wait_for_worker(port: int, process: subprocess.Popen, log, not_pid: int | None = None) -> dict:
-    """/breakers of the first worker to answer whose pid is not `not_pid`."""
+    """The agent's /_chaos/breakers of the first worker to answer whose pid is not `not_pid`."""
     deadline = time.monotonic() + 15
     while True:
         try:
-            body = requests.get(f"http://127.0.0.1:{port}/breakers", timeout=1).json()
+            body = requests.get(f"http://127.0.0.1:{port}/_chaos/breakers", timeout=1).json()
             if body["pid"] != not_pid:
                 return body
         except requests.ConnectionError:
@@ -74,6 +79,7 @@ def test_gunicorn_serves_a_service_on_localhost_with_one_worker(tmp_path) -> Non
         first = wait_for_worker(port, process, log)
         health = requests.get(f"{base}/health", timeout=2)
         assert (health.status_code, health.json()) == (200, {"status": "ok", "service": "users"})
+        assert first["service"] == "users"
         assert child_pids(process.pid) == [first["pid"]]
         assert f"Listening at: {base}" in log.read_text()
         assert "gthread" in log.read_text()

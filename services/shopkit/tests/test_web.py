@@ -1,17 +1,15 @@
-"""The shared HTTP plumbing: JSON errors, body loading, /health, /breakers."""
+"""The shared HTTP plumbing: JSON errors, body loading, /health, and the
+chaos agent every service app carries."""
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
 
 import pytest
-import requests
 from flask import Blueprint, Flask
 
-from shopkit import create_service_app, db, downstream, fields
-from shopkit.breakers import BOOT_ID
+import chaos.agent
+from shopkit import create_service_app, db, downstream, fields, web
 from shopkit.downstream import Unavailable
 from shopkit.web import load_body
 
@@ -48,7 +46,9 @@ def locked():
 
 
 def make_app(tmp_path, with_db: bool = True, **config) -> Flask:
-    app = create_service_app("shopkit", {"SERVICE_NAME": "demo"}, {"DATABASE": str(tmp_path / "demo.db"), **config})
+    app = create_service_app(
+        "shopkit", {"SERVICE_NAME": "demo"}, {"DATABASE": str(tmp_path / "demo.db"), "CHAOS_AGENT": True, **config}
+    )
     if with_db:
         db.init_app(app, "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
     downstream.init_app(app, ["inventory"])
@@ -137,6 +137,10 @@ def test_unavailable_is_503_with_fallback_headers(client) -> None:
     assert response.headers["X-Fallback-Reason"] == "timeout"
 
 
+def test_fallback_marking_is_the_agents_one_helper() -> None:
+    assert web.mark_fallback is chaos.agent.mark_fallback
+
+
 def test_storage_errors_are_503(client) -> None:
     response = client.get("/locked")
     assert response.status_code == 503
@@ -156,51 +160,21 @@ def test_health_without_a_database(tmp_path) -> None:
     assert (response.status_code, response.json) == (200, {"status": "ok", "service": "demo"})
 
 
-def test_breakers_describes_every_breaker(client, app) -> None:
-    body = client.get("/breakers").json
-    assert body["service"] == "demo"
-    assert body["boot_id"] == BOOT_ID and len(BOOT_ID) == 32
-    assert body["enabled"] is True
-    assert abs(body["now"] - time.time()) < 5
+def test_the_agent_reports_the_services_breakers_under_its_name(app, client) -> None:
+    assert isinstance(app.extensions["shopkit.agent"], chaos.agent.ChaosAgent)
+    body = client.get("/_chaos/breakers").json
+    assert (body["service"], body["enabled"]) == ("demo", True)  # SERVICE_NAME, unless CHAOS_SERVICE says otherwise
     (inventory,) = body["breakers"]
-    assert inventory["name"] == "inventory"
-    assert inventory["state"] == "closed"
-    assert inventory["fail_max"] == 2
-    for key in ("fail_counter", "reset_timeout", "opened_at", "retry_at", "calls", "successes", "failures", "rejections"):
-        assert key in inventory
+    assert (inventory["name"], inventory["state"], inventory["fail_max"]) == ("inventory", "closed", 2)
+    assert client.get("/breakers").status_code == 404  # the shop's own endpoint is gone
 
 
-@pytest.mark.parametrize("query", ["after=-1", "after=x", "wait=5.1", "wait=-0.1", "wait=nan", "wait=inf", "bogus=1"])
-def test_transitions_validates_its_query(client, query) -> None:
-    response = client.get(f"/breakers/transitions?{query}")
-    assert response.status_code == 400
-    assert response.json["error"] == "invalid request"
+def test_chaos_service_from_the_environment_names_the_service(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CHAOS_SERVICE", "demo-7")
+    assert make_app(tmp_path).test_client().get("/_chaos").json["service"] == "demo-7"
 
 
-def test_transitions_defaults_answer_at_once(client) -> None:
-    began = time.monotonic()
-    body = client.get("/breakers/transitions").json
-    assert time.monotonic() - began < 0.5
-    assert body == {"service": "demo", "boot_id": BOOT_ID, "last_seq": 0, "transitions": []}
-
-
-def test_transitions_long_poll_answers_as_soon_as_a_breaker_moves(app, serve) -> None:
-    base_url = serve(app)
-    answer: dict = {}
-
-    def poll() -> None:
-        answer["body"] = requests.get(f"{base_url}/breakers/transitions?after=0&wait=5", timeout=10).json()
-        answer["at"] = time.time()
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    time.sleep(0.2)
-    breaker = app.extensions["shopkit.breakers"].get("inventory")
-    for _ in range(2):
-        with pytest.raises(ZeroDivisionError):
-            breaker.call(lambda: 1 / 0)
-    poller.join(5)
-    (transition,) = answer["body"]["transitions"]
-    assert transition["seq"] == 1 and answer["body"]["last_seq"] == 1
-    assert (transition["breaker"], transition["from"], transition["to"]) == ("inventory", "closed", "open")
-    assert answer["at"] - transition["at"] < 0.05
+def test_with_the_agent_off_nothing_is_under_chaos(tmp_path) -> None:
+    app = make_app(tmp_path, CHAOS_AGENT=False)
+    assert not app.extensions["shopkit.agent"].enabled
+    assert app.test_client().get("/_chaos/breakers").json == {"error": "not found"}  # shopkit's JSON 404
