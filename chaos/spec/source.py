@@ -211,7 +211,12 @@ def _merge(node: yaml.MappingNode, loc: Loc, path: Path) -> tuple[list[tuple[yam
 def _scalar(node: yaml.Node, loader: yaml.SafeLoader, path: Path) -> str | int:
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(path, node.start_mark.line + 1, None, "a key must be a plain word, not a list or mapping")
-    value = loader.construct_object(node)
+    try:
+        value = loader.construct_object(node)
+    except yaml.YAMLError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a tagged key (`!!int name:`) lets PyYAML raise anything, as values do
+        raise ConfigError(path, node.start_mark.line + 1, None, f"cannot read the key {node.value[:40]!r}: {str(e).split(';')[0]}") from None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         # YAML reads `on:` or `yes:` as booleans; as keys they are surely meant as words.
         return str(node.value)

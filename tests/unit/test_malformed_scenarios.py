@@ -214,6 +214,7 @@ def text_case(content: str | bytes, how: str) -> Case:
 @example(text_case("name: t\nduration: !!timestamp soon\n", "!!timestamp raised AttributeError"))
 @example(text_case("- 1\n" * 250_000, "a 1 MB list took 8 s to read"))
 @example(text_case("\x1fname: t\n", "a control character gave a second line about '<unicode string>'"))
+@example(text_case("!!int name: cascade\n", "a tagged key raised ValueError"))
 def test_damaged_text_is_refused(sandbox, case):
     try_case(sandbox, case, "text")
 
