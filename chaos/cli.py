@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from chaos.checks import outcome
 from chaos.ui.console import Console
 from chaos.errors import ConfigError, SetupError
 from chaos.runtime import RUNTIMES, TOXIPROXY, make_runtime
@@ -174,7 +175,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     finally:
         console.close()
     where = f"; evidence in {result.run_dir}, report {result.run_dir / 'report.html'}" if result.run_dir else ""
-    console.say(f"{scenario.name}: {'PASSED' if result.passed else 'FAILED'} in {result.wall_time:.1f} s{where}")
+    console.say(f"{scenario.name}: {outcome(result.verdicts)} in {result.wall_time:.1f} s{where}")
     return EXIT_PASS if result.passed else EXIT_FAIL
 
 

@@ -163,3 +163,22 @@ def test_fails_fast_leaves_out_the_half_open_trial_of_a_lazy_breaker(system):
     blind = History([e for e in h if not isinstance(e, BreakerInfo)] + [BreakerInfo(BREAKER, "closed", 3, 0.0, True, T0)])
     v = fast().evaluate(blind, system)
     assert v.status == "fail" and "while open: 261 ms" in v.evidence
+
+
+def test_unknown_verdicts_are_counted_as_unknown_not_as_failed():
+    # Seen on examples/circuitbreaker-shop with its agent off: three breaker
+    # checks UNKNOWN, containment PASS, and the run said "1 passed, 3 failed"
+    # and "FAILED", though no check failed.
+    import io
+
+    from chaos.checks import Verdict, outcome, tally
+    from chaos.ui.console import Console
+
+    seen = [Verdict("contained", "pass", "ok"), *[Verdict(f"b{i}", "unknown", "never observed") for i in range(3)]]
+    assert tally(seen) == "1 passed, 0 failed, 3 unknown" and outcome(seen) == "UNKNOWN"
+    failed = [*seen, Verdict("fast", "fail", "slow")]
+    assert tally(failed) == "1 passed, 1 failed, 3 unknown" and outcome(failed) == "FAILED"
+    assert tally(seen[:1]) == "1 passed, 0 failed" and outcome(seen[:1]) == "PASSED"
+    out = io.StringIO()
+    Console(out, colour=False).verdicts(seen)
+    assert out.getvalue().rstrip().endswith("1 passed, 0 failed, 3 unknown") and "FAIL " not in out.getvalue()
