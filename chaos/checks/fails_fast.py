@@ -16,6 +16,11 @@ from chaos.history import History
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
 
+# A trial request leaves the load generator a few ms before the service takes
+# it as the trial (it is in transit, the breaker's clock is a little behind):
+# the judged open window ends this much before the reset timeout.
+TRIAL_MARGIN = 0.1
+
 
 @register
 class FailsFast(BreakerCheck):
@@ -44,14 +49,17 @@ class FailsFast(BreakerCheck):
         return blind_routes(self.routes or system.routes_depending_on(frozenset({self.target(system)})), system)
 
     def _refusing(self, history: History) -> float:
-        """How long after opening the breaker refuses every call: its reset
-        timeout. From then on the next call is the half-open trial, which goes
-        to the downstream and may take up to the read timeout; a breaker that
-        turns half-open lazily (pybreaker) reports the transition only once
-        that call has arrived, so the trial's request starts inside the "open"
-        window as the load generator's clock sees it."""
+        """How long after opening the breaker surely refuses every call: its
+        reset timeout, less TRIAL_MARGIN. From then on the next call is the
+        half-open trial, which goes to the downstream and may take up to the
+        read timeout; a breaker that turns half-open lazily (pybreaker)
+        reports the transition only once that call has arrived, so the
+        trial's request starts inside the "open" window as the load
+        generator's clock sees it."""
         info = breaker_info(history, self.breaker)
-        return info.reset_timeout if info is not None and info.reset_timeout > 0 else math.inf
+        if info is None or info.reset_timeout <= 0:
+            return math.inf
+        return max(0.0, info.reset_timeout - TRIAL_MARGIN)
 
     def evaluate(self, history: History, system: System) -> Verdict:
         routes = self.routes or system.routes_depending_on(frozenset({self.target(system)}))

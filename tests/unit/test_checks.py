@@ -154,6 +154,8 @@ def test_fails_fast_leaves_out_the_half_open_trial_of_a_lazy_breaker(system):
         h.append(request("profile", t, 0.004, fallback="orders"))
         t += 0.05
     h.append(request("profile", 7.148, 0.004, fallback="orders"))  # the first trial: refused at once
+    # circuitbreaker-shop: a trial sent 3 ms before the reset timeout ran out, taken as the trial on arrival.
+    h.append(request("profile", 7.16 + 2.0 - 0.003, 0.094))
     h.append(request("profile", 9.254, 0.261))  # the second trial, stock starting again: slow, then a full answer
     h.append(Mark("load-stop", T0 + 12.0))
     v = fast().evaluate(h, system)
