@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from chaos.checks import outcome
 from chaos.ui.console import Console
 from chaos.errors import ConfigError, SetupError
 from chaos.runtime import RUNTIMES, TOXIPROXY, runtime_for
@@ -96,6 +97,20 @@ def _parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="build Toxiproxy's server with Go into the toolkit's tools folder")
     setup.add_argument("--into", type=Path, default=None, help="the folder to put toxiproxy-server in (default: the tools folder)")
     setup.set_defaults(func=cmd_setup)
+    init = sub.add_parser("init", help="write a starter system file, proxy list and first scenario, ready to edit",
+                          description="Write system.yaml, proxies.json and scenarios/<callee>-down.yaml into --dir, "
+                                      "from flags and/or a compose file. Then: chaos --system DIR/system.yaml validate.")
+    init.add_argument("--service", action="append", default=[], metavar="NAME=PORT", help="a service and the port it listens on (repeat)")
+    init.add_argument("--edge", action="append", default=[], metavar="CALLER->CALLEE", help="one service calls another (repeat)")
+    init.add_argument("--entry", default=None, help="the service load is sent to (default: the first service nobody calls)")
+    init.add_argument("--route", action="append", default=[], metavar="NAME=/PATH", help="a route of the entrypoint to load (repeat)")
+    init.add_argument("--compose", type=Path, default=None, help="read services (published ports) and edges (depends_on) from a compose file")
+    init.add_argument("--name", default=None, help="the system's name (default: the folder's)")
+    init.add_argument("--dir", type=Path, default=Path("."), help="where to write the files (default: here)")
+    init.add_argument("--toxiproxy-port", type=int, default=None, help="Toxiproxy's API port (default 8474)")
+    init.add_argument("--proxy-base", type=int, default=None, help="the first proxy listen port (default: Toxiproxy's port + 1000)")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
+    init.set_defaults(func=cmd_init)
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="*", type=Path, help="default: every scenario")
     validate.set_defaults(func=cmd_validate)
@@ -180,7 +195,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     finally:
         console.close()
     where = f"; evidence in {result.run_dir}, report {result.run_dir / 'report.html'}" if result.run_dir else ""
-    console.say(f"{scenario.name}: {'PASSED' if result.passed else 'FAILED'} in {result.wall_time:.1f} s{where}")
+    console.say(f"{scenario.name}: {outcome(result.verdicts)} in {result.wall_time:.1f} s{where}")
     return EXIT_PASS if result.passed else EXIT_FAIL
 
 
@@ -289,6 +304,19 @@ def cmd_setup(args: argparse.Namespace, console: Console) -> int:
     except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
         raise SetupError(str(e)) from None
     console.say(f"toxiproxy-server is at {dest}")
+    return EXIT_PASS
+
+
+def cmd_init(args: argparse.Namespace, console: Console) -> int:
+    from chaos.spec import starter
+
+    base = starter.from_compose(args.compose) if args.compose else None
+    name = args.name if args.name is not None else (None if base else starter.as_name(args.dir.resolve().name))
+    start = starter.from_flags(base, services=args.service, edges=args.edge, entry=args.entry, routes=args.route, name=name,
+                               toxiproxy_port=args.toxiproxy_port, proxy_base=args.proxy_base)
+    for path in starter.write(start, args.dir, force=args.force):
+        console.say(f"wrote {path}")
+    console.say(f"next: edit the lines marked EDIT, then chaos --system {args.dir / starter.SYSTEM_FILE} validate")
     return EXIT_PASS
 
 

@@ -47,6 +47,22 @@ class Verdict:
         return self.status == "pass"
 
 
+def tally(verdicts: list[Verdict]) -> str:
+    """The closing count of a verdict table: '3 passed, 1 failed', plus
+    ', 2 unknown' when some could not tell (they are not failures, nor passes)."""
+    counts = {status: sum(v.status == status for v in verdicts) for status in ("pass", "fail", "unknown")}
+    unknown = f", {counts['unknown']} unknown" if counts["unknown"] else ""
+    return f"{counts['pass']} passed, {counts['fail']} failed{unknown}"
+
+
+def outcome(verdicts: list[Verdict]) -> str:
+    """A run's word: PASSED (every check passed), FAILED (one failed), else
+    UNKNOWN (none failed, some could not tell: still not a pass)."""
+    if all(v.passed for v in verdicts):
+        return "PASSED"
+    return "FAILED" if any(v.status == "fail" for v in verdicts) else "UNKNOWN"
+
+
 class Check(Model):
     kind: str
 

@@ -3,6 +3,7 @@ with the fallback answer, instead of waiting out the read timeout."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Literal
 
@@ -10,10 +11,15 @@ from pydantic import Field
 
 from chaos.checks import Verdict, blind_routes, register, unknown_routes
 from chaos.checks._breaker import BreakerCheck
-from chaos.history.queries import Window, ms, percentile, requests_in, state_windows
+from chaos.history.queries import Window, breaker_info, ms, percentile, requests_in, state_windows
 from chaos.history import History
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
+
+# A trial request leaves the load generator a few ms before the service takes
+# it as the trial (it is in transit, the breaker's clock is a little behind):
+# the judged open window ends this much before the reset timeout.
+TRIAL_MARGIN = 0.1
 
 
 @register
@@ -42,14 +48,28 @@ class FailsFast(BreakerCheck):
             return own
         return blind_routes(self.routes or system.routes_depending_on(frozenset({self.target(system)})), system)
 
+    def _refusing(self, history: History) -> float:
+        """How long after opening the breaker surely refuses every call: its
+        reset timeout, less TRIAL_MARGIN. From then on the next call is the
+        half-open trial, which goes to the downstream and may take up to the
+        read timeout; a breaker that turns half-open lazily (pybreaker)
+        reports the transition only once that call has arrived, so the
+        trial's request starts inside the "open" window as the load
+        generator's clock sees it."""
+        info = breaker_info(history, self.breaker)
+        if info is None or info.reset_timeout <= 0:
+            return math.inf
+        return max(0.0, info.reset_timeout - TRIAL_MARGIN)
+
     def evaluate(self, history: History, system: System) -> Verdict:
         routes = self.routes or system.routes_depending_on(frozenset({self.target(system)}))
         bound = self.p99_below if self.p99_below is not None else system.edge_read_timeout(self.breaker) / 5
         faults = self.faults(history, system)
+        refusing = self._refusing(history)
         windows = [
-            Window(w.start + self.settle, w.end)
+            Window(w.start + self.settle, min(w.end, w.start + refusing))
             for w in state_windows(history, self.breaker, "open")
-            if any(f.start <= w.start < f.end for f in faults) and w.length > self.settle
+            if any(f.start <= w.start < f.end for f in faults) and min(w.length, refusing) > self.settle
         ]
         where = "while open"
         if not windows:

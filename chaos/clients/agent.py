@@ -13,6 +13,7 @@ schema files.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -135,7 +136,12 @@ def _error_text(response: requests.Response) -> str:
             return str(body["error"])[:200]
     except ValueError:
         pass
-    return response.text[:120].strip() or response.reason or ""
+    text = response.text
+    # An app without the agent answers its framework's HTML error page: its title says it all.
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title or "<html" in text[:200].lower():
+        return (title.group(1).strip() if title else "") or response.reason or "an HTML page"
+    return text[:120].strip() or response.reason or ""
 
 
 class Agents:

@@ -80,8 +80,8 @@ class LoadGenerator:
         try:
             resp = self._session().request(spec.method, self.base_url + path, json=body, timeout=self.timeout)
             status = resp.status_code
-            fallback = resp.headers.get("X-Fallback")
-            reason = resp.headers.get("X-Fallback-Reason")
+            # The agent's X-Fallback headers, or the system file's own rule for this route.
+            fallback, reason = self.system.fallback_rule(route).match(status, resp.headers, resp.json)
             if spec.write and 200 <= status < 300:
                 write_id = str(resp.json()[spec.write.id])
                 written = {k: body[k] for k in spec.write.match if isinstance(body, dict) and k in body}

@@ -28,7 +28,7 @@ class Request:
     t_end: float
     status: int | None
     error: str | None = None  # "timeout", "connection", ... when no answer came
-    fallback: str | None = None  # X-Fallback: the breaker whose fallback answered
+    fallback: str | None = None  # the fallback that answered: X-Fallback, or what the system file's fallback rule saw
     fallback_reason: str | None = None
     write_id: str | None = None  # for write routes: the id of an acknowledged write
     write_body: dict[str, Any] | None = None  # what was written, for the read-back

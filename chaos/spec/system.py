@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +56,27 @@ class FallbackSpec(Model):
         if self.header is None and not self.status and self.json_field is None:
             raise ValueError("give at least one of header, status or json")
         return self
+
+    def match(self, status: int, headers: Mapping[str, str], body: Callable[[], Any]) -> tuple[str | None, str | None]:
+        """(what the fallback is called, its reason) when an answer with this
+        status, headers (case-insensitive) and JSON body (`body()`, called only
+        for a json rule; it may raise ValueError) is a fallback by this rule;
+        (None, None) for a full answer. The name is the header's value, else
+        the JSON field's text, else e.g. "status 503" or "degraded"."""
+        reason = headers.get(self.reason_header) if self.reason_header else None
+        if self.header and headers.get(self.header):
+            return headers[self.header], reason
+        if status in self.status:
+            return f"status {status}", reason
+        if self.json_field is not None:
+            try:
+                parsed = body()
+            except ValueError:
+                parsed = None
+            value = parsed.get(self.json_field) if isinstance(parsed, dict) else None
+            if value is True or (isinstance(value, str) and value):
+                return (value if isinstance(value, str) else self.json_field), reason
+        return None, None
 
 
 # What the agent's mark_fallback (and its automatic marking) sets.

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import TextIO
 
-from chaos.checks import Verdict
+from chaos.checks import Verdict, tally
 from chaos.history.queries import ms, percentile
 from chaos.history import History, Request
 
@@ -59,5 +59,4 @@ class Console:
         for v in verdicts:
             label = self._paint(f"{v.status.upper():<7}", v.status)
             self.say(f"  {label} {v.check:<{width}}  {v.evidence}")
-        passed = sum(v.passed for v in verdicts)
-        self.say(f"\n{passed} passed, {len(verdicts) - passed} failed")
+        self.say(f"\n{tally(verdicts)}")

@@ -25,7 +25,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from chaos.checks import Verdict
+from chaos.checks import Verdict, tally
 from chaos.history.queries import ms, percentile
 from chaos.history import History, Request
 from chaos.report.timeline import current_states
@@ -104,8 +104,7 @@ class LiveConsole:
             table.add_row(Text(v.status.upper(), STATUS_STYLES.get(v.status, "")), v.check, v.evidence)
         self.rich.print()
         self.rich.print(table)
-        passed = sum(v.passed for v in verdicts)
-        self.say(f"\n{passed} passed, {len(verdicts) - passed} failed")
+        self.say(f"\n{tally(verdicts)}")
 
     def close(self) -> None:
         """Stop the panel (leaving its last frame on screen); safe to call twice."""

@@ -130,3 +130,57 @@ def test_a_crashing_check_is_unknown_never_a_pass(system):
 def test_every_check_on_an_empty_history_is_not_a_pass(check, system):
     (v,) = evaluate_all([check], History(), system)
     assert v.status != "pass"
+
+
+def test_fails_fast_leaves_out_the_half_open_trial_of_a_lazy_breaker(system):
+    # What pybreaker-shop's stock-down showed: reset timeout 2 s; the call that
+    # arrives past it is the trial, goes to the downstream (which is starting
+    # again: 261 ms), and pybreaker reports open -> half-open only once that
+    # call has arrived, so the request started a few ms inside the open window.
+    from chaos.history import BreakerInfo, FaultEvent, Mark, Transition
+
+    from .histories import T0, request
+
+    h = History()
+    h.append(Mark("load-start", T0))
+    h.append(BreakerInfo(BREAKER, "closed", 3, 2.0, True, T0))
+    h.append(FaultEvent(0, "start", "kill", "kill orders", ("orders",), T0 + 5.0))
+    h.append(FaultEvent(0, "end", "kill", "kill orders", ("orders",), T0 + 9.5))
+    for old, new, at in [("closed", "open", 5.1), ("open", "half-open", 7.15), ("half-open", "open", 7.16),
+                         ("open", "half-open", 9.26), ("half-open", "closed", 9.52)]:
+        h.append(Transition(BREAKER, old, new, T0 + at, T0 + at + 0.002))
+    t = 5.2
+    while t < 9.2:
+        h.append(request("profile", t, 0.004, fallback="orders"))
+        t += 0.05
+    h.append(request("profile", 7.148, 0.004, fallback="orders"))  # the first trial: refused at once
+    # circuitbreaker-shop: a trial sent 3 ms before the reset timeout ran out, taken as the trial on arrival.
+    h.append(request("profile", 7.16 + 2.0 - 0.003, 0.094))
+    h.append(request("profile", 9.254, 0.261))  # the second trial, stock starting again: slow, then a full answer
+    h.append(Mark("load-stop", T0 + 12.0))
+    v = fast().evaluate(h, system)
+    assert v.status == "pass", v.evidence
+    assert "while open: 4 ms" in v.evidence
+    # Without a reset timeout to go by, the trial counts as an open answer, and fails it.
+    blind = History([e for e in h if not isinstance(e, BreakerInfo)] + [BreakerInfo(BREAKER, "closed", 3, 0.0, True, T0)])
+    v = fast().evaluate(blind, system)
+    assert v.status == "fail" and "while open: 261 ms" in v.evidence
+
+
+def test_unknown_verdicts_are_counted_as_unknown_not_as_failed():
+    # Seen on examples/circuitbreaker-shop with its agent off: three breaker
+    # checks UNKNOWN, containment PASS, and the run said "1 passed, 3 failed"
+    # and "FAILED", though no check failed.
+    import io
+
+    from chaos.checks import Verdict, outcome, tally
+    from chaos.ui.console import Console
+
+    seen = [Verdict("contained", "pass", "ok"), *[Verdict(f"b{i}", "unknown", "never observed") for i in range(3)]]
+    assert tally(seen) == "1 passed, 0 failed, 3 unknown" and outcome(seen) == "UNKNOWN"
+    failed = [*seen, Verdict("fast", "fail", "slow")]
+    assert tally(failed) == "1 passed, 1 failed, 3 unknown" and outcome(failed) == "FAILED"
+    assert tally(seen[:1]) == "1 passed, 0 failed" and outcome(seen[:1]) == "PASSED"
+    out = io.StringIO()
+    Console(out, colour=False).verdicts(seen)
+    assert out.getvalue().rstrip().endswith("1 passed, 0 failed, 3 unknown") and "FAIL " not in out.getvalue()
