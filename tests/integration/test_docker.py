@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from chaos.clients.agent import Agents
 from chaos.errors import SetupError
 from chaos.faults import FaultContext
 from chaos.faults.network_partition import NetworkPartition
@@ -143,7 +144,7 @@ def test_partition_cuts_a_service_off_and_reconnect_restores_its_name(stack, sys
     """Through the partition fault: orders keeps running but nobody reaches
     it; after revert, Toxiproxy resolves `orders` again (the alias is back)."""
     gateway = system.entrypoint.base_url
-    ctx = FaultContext(system, stack, Toxiproxy(system.spec.toxiproxy.url), History(), "test")
+    ctx = FaultContext(system, stack, Toxiproxy(system.spec.toxiproxy.url), History(), "test", Agents(system, stack.agent_token))
     handle = NetworkPartition(kind="network_partition", service="orders", at=0).apply(ctx)
     try:
         assert stack.status("orders") is Status.RUNNING
@@ -158,7 +159,7 @@ def test_partition_cuts_a_service_off_and_reconnect_restores_its_name(stack, sys
 
 
 def test_the_local_runtime_cannot_partition(system, tmp_path):
-    ctx = FaultContext(system, make_runtime("local", system, tmp_path), Toxiproxy(system.spec.toxiproxy.url), History(), "t")
+    ctx = FaultContext(system, make_runtime("local", system, tmp_path), Toxiproxy(system.spec.toxiproxy.url), History(), "t", Agents(system))
     with pytest.raises(SetupError, match="--runtime docker"):
         NetworkPartition(kind="network_partition", service="orders", at=0).apply(ctx)
 

@@ -9,6 +9,7 @@ import time
 import pydantic
 import pytest
 
+from chaos.clients.agent import Agents
 from chaos.faults import FAULTS, Fault, FaultContext
 from chaos.history import History
 from chaos.runtime import Status
@@ -22,7 +23,7 @@ def ctx(system, toxiproxy_url) -> FaultContext:
     """The system's proxies, created on our own Toxiproxy on free ports."""
     client = Toxiproxy(toxiproxy_url)
     client.populate([{**p.model_dump(), "listen": f"127.0.0.1:{free_port()}"} for p in system.proxies.values()])
-    yield FaultContext(system, RecordingRuntime(), client, History(), "t1")
+    yield FaultContext(system, RecordingRuntime(), client, History(), "t1", Agents(system))
     for name in system.proxies:
         client.clean(name)
 
