@@ -34,7 +34,8 @@ def test_a_healthy_run_passes_every_check(system):
     verdicts = evaluate_all([opens(), fast(), CONTAIN, recovers(), WRITES], run(), system)
     assert [v.status for v in verdicts] == ["pass"] * 5, verdicts
     assert "opened 0.30 s and 3 calls after" in verdicts[0].evidence
-    assert "p99 of profile, user-orders, place-order while open: 5 ms (bound 200 ms" in verdicts[1].evidence
+    assert ("p99 of profile, user-orders, place-order while open: 5 ms (bound 212 ms: p99 of user at the same time 12 ms "
+            "+ 200 ms, a fifth of the 1000 ms read timeout)") in verdicts[1].evidence
 
 
 def test_breaker_opens_fails_when_it_opens_too_late(system):
@@ -184,3 +185,27 @@ def test_unknown_verdicts_are_counted_as_unknown_not_as_failed():
     out = io.StringIO()
     Console(out, colour=False).verdicts(seen)
     assert out.getvalue().rstrip().endswith("1 passed, 0 failed, 3 unknown") and "FAIL " not in out.getvalue()
+
+
+def test_fails_fast_forgives_a_stall_of_the_whole_machine(system):
+    """A 300 ms stall slows the routes that never call orders as much as the
+    ones behind the open breaker: that is the machine, not a breaker that waits."""
+    v = fast().evaluate(run(affected_latency=0.31, user_latency_during=0.30), system)
+    assert v.status == "pass", v.evidence
+    assert "p99 of user at the same time 300 ms + 200 ms" in v.evidence
+
+
+def test_fails_fast_fails_when_only_the_routes_behind_the_breaker_are_slow(system):
+    v = fast().evaluate(run(affected_latency=0.31, user_latency_during=0.012), system)
+    assert v.status == "fail" and "310 ms (bound 212 ms" in v.evidence
+
+
+def test_fails_fast_without_a_control_route_takes_the_routes_own_baseline(system):
+    v = fast(routes=["profile"]).evaluate(run(), system)
+    assert v.status == "pass"
+    only_affected = fast()
+    from chaos.history import History, Request
+
+    history = History([e for e in run() if not (isinstance(e, Request) and e.route == "user")])
+    v = only_affected.evaluate(history, system)
+    assert v.status == "pass" and "their own p99 before the fault 20 ms + 200 ms" in v.evidence
