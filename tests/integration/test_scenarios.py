@@ -55,7 +55,9 @@ def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
     found = verdicts(tmp_path)
     assert all(v["status"] == "pass" for v in found.values()), found
     fast = found["gateway->orders fails fast"]["figures"]
-    assert fast["p99_s"] <= fast["bound_s"] <= 0.2 and fast["fallback_share"] >= 0.95
+    # The bound follows the moment (see fails_fast) but stays far below the
+    # 1 s read timeout that a call waiting on orders would take.
+    assert fast["p99_s"] <= fast["bound_s"] < 0.5 and fast["fallback_share"] >= 0.95
     (run_dir,) = list(tmp_path.iterdir())
     assert_run_folder(run_dir, [TOXIPROXY, *system.services])
     assert "Listening at: http://127.0.0.1:5102" in (run_dir / "logs" / "orders.log").read_text()  # this run's start of orders
