@@ -14,6 +14,9 @@ RUNTIME ?= local
 REPEAT ?= 1
 # PORT_OFFSET=auto (or a number) moves every port, so runs side by side do not collide.
 PORT_OFFSET ?= 0
+# make soak: repeats of every scenario, and the hogs that load the machine meanwhile.
+SOAK_REPEAT ?= 10
+HOGS ?= cpu,disk
 export CHAOS_PORT_OFFSET := $(PORT_OFFSET)
 PYTEST_ARGS ?=
 # Every scenario file, for `make docker-scenarios`.
@@ -25,7 +28,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
+.PHONY: soak help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
 	images docker-engine docker-ready docker-scenarios bench-runtimes
 
 help: ## show this help
@@ -98,6 +101,9 @@ unit: setup ## the fast tests only
 
 bench: setup ## measure breaker visibility latency and fail-fast figures
 	$(PY) -m bench
+
+soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): passed/failed/unknown per scenario [BREAKERS=off]
+	$(PY) -m bench.soak --repeat $(SOAK_REPEAT) --hogs $(HOGS) --breakers $(BREAKERS)
 
 bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
 	$(PY) -m bench.runtimes
