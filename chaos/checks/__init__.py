@@ -4,6 +4,11 @@ Each check kind is one module that defines a `Check` subclass with
 `kind: Literal["name"]`, registered with `@register`. A check reads the
 history only; it never acts. One that crashes is reported "unknown" with the
 reason: a broken check must never pass silently.
+
+A check whose verdict rests on the latency or success rates the load saw is
+also a `JudgesLoad`; when the load generator did not deliver what was asked
+(see `chaos.history.queries.not_delivered`), such a check cannot tell the
+system's slowness from the generator's, so `evaluate_all` says unknown.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field
 
 from chaos.history import History
+from chaos.history.queries import not_delivered
 from chaos.spec.model import Model
 from chaos.spec.system import System
 
@@ -54,6 +60,13 @@ class Check(Model):
         return Verdict(self.title(), status, evidence, figures)
 
 
+class JudgesLoad:
+    """Marker for a check that judges latency or success rates of the load's
+    requests: its verdict is unknown when the load was not delivered."""
+
+    __slots__ = ()
+
+
 def unknown_routes(routes: list[str] | None, system: System) -> list[tuple[tuple[str | int, ...], str]]:
     """check_refs for a check's list of route names: one problem per unknown route."""
     known = ", ".join(system.routes)
@@ -75,13 +88,20 @@ def check_union() -> Any:
 
 
 def evaluate_all(checks: list[Check], history: History, system: System) -> list[Verdict]:
-    """Every check's verdict; a check that raises is 'unknown', with the reason."""
+    """Every check's verdict; a check that raises is 'unknown', with the reason.
+    So is every `JudgesLoad` check when the load was not delivered: then its
+    evidence starts with why, and says what it would have been."""
+    undelivered = not_delivered(history)
     verdicts = []
     for check in checks:
         try:
-            verdicts.append(check.evaluate(history, system))
+            verdict = check.evaluate(history, system)
         except Exception as e:  # noqa: BLE001 - a crash must become a verdict, not a pass
-            verdicts.append(Verdict(_safe_title(check), "unknown", f"the check crashed: {type(e).__name__}: {e}"))
+            verdict = Verdict(_safe_title(check), "unknown", f"the check crashed: {type(e).__name__}: {e}")
+        if undelivered and isinstance(check, JudgesLoad):
+            verdict = Verdict(verdict.check, "unknown", f"{undelivered} (otherwise {verdict.status}: {verdict.evidence})",
+                              {**verdict.figures, "otherwise": verdict.status})
+        verdicts.append(verdict)
     return verdicts
 
 

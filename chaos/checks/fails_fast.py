@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Verdict, register, unknown_routes
+from chaos.checks import JudgesLoad, Verdict, register, unknown_routes
 from chaos.checks._breaker import BreakerCheck
 from chaos.history.queries import Window, ms, percentile, requests_in, state_windows
 from chaos.history import History
@@ -16,7 +16,9 @@ from chaos.spec.system import System
 
 
 @register
-class FailsFast(BreakerCheck):
+# JudgesLoad: a p99 and a fallback share over the load's requests; a generator
+# that starts requests late or not at all skews both.
+class FailsFast(BreakerCheck, JudgesLoad):
     kind: Literal["fails_fast"]
     routes: list[str] | None = Field(default=None, description="default: every route that needs the breaker's downstream")
     p99_below: Seconds | None = Field(default=None, description="default: a fifth of the edge's read timeout")
