@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 .DEFAULT_GOAL := help
 
 .PHONY: help setup setup-chromium chaos nightly up down reset status list validate test unit integration bench clean \
-	images docker-engine docker-ready docker-scenarios bench-runtimes
+	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -81,6 +81,10 @@ unit: setup ## the fast tests only
 
 bench: setup ## measure breaker visibility latency and fail-fast figures
 	$(PY) -m bench
+
+# Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
+bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before
+	$(PY) -m bench.load
 
 bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
 	$(PY) -m bench.runtimes

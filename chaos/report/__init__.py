@@ -69,7 +69,7 @@ class LogMarks:
 def versions(toxiproxy: Any | None = None) -> dict[str, str]:
     """The versions a run depends on; Toxiproxy's is asked of the running server."""
     found = {"flask-chaos": __version__, "python": platform.python_version()}
-    for package in ("plotly", "requests", "pydantic"):
+    for package in ("plotly", "aiohttp", "uvloop", "requests", "pydantic"):
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
