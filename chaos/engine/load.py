@@ -72,6 +72,7 @@ class LoadGenerator:
         self._not_sent = 0
         self._lags: list[float] = []
         self._started_at = 0.0
+        self._stopped_at = 0.0  # when the schedule stopped: the end of the delivery window
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -89,7 +90,10 @@ class LoadGenerator:
         """Stop sending and wait for the requests in flight (at most the client
         timeout), then record what was delivered. Safe to call twice."""
         if self._loop is not None and self._stopping is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stopping.set)
+            try:
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            except RuntimeError:
+                pass  # the loop closed in between: it has stopped already
         if self._thread.ident is not None:
             self._thread.join()
         if self.delivery is None and self._started_at:
@@ -110,7 +114,7 @@ class LoadGenerator:
         connector = aiohttp.TCPConnector(limit=self.cap, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=None)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         tasks: set[asyncio.Task[None]] = set()
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False) as session:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             self._started_at = time.time()
             self._ready.set()
             await self._schedule(session, tasks)
@@ -194,7 +198,7 @@ class LoadGenerator:
                 await self._one(session, route, path, body, time.time(), attempt=2)
 
     def _delivery(self, now: float) -> LoadDelivery:
-        seconds = max(getattr(self, "_stopped_at", now) - self._started_at, 1e-9)
+        seconds = max((self._stopped_at or now) - self._started_at, 1e-9)
         lags = self._lags
 
         def q(p: float) -> float:
