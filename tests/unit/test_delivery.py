@@ -75,3 +75,38 @@ def test_the_event_round_trips_through_history_jsonl(tmp_path):
     back = History.read_jsonl(tmp_path / "h.jsonl")
     assert list(back) == list(h) and isinstance(load_delivery(back), LoadDelivery)
     assert delivery_summary(load_delivery(back)).startswith("asked 400 req/s, delivered 290.0 req/s (8700 sent), lag p50 1 ms, p99 2.2 s")
+
+
+def test_verdicts_json_the_report_header_and_the_console_show_delivery(tmp_path, system, monkeypatch):
+    import io
+    import json
+
+    from chaos.history import Mark, Request
+    from chaos.report import run_info, write_run_folder
+    from chaos.spec.options import RunOptions
+    from chaos.spec.scenario import load_scenario
+    from chaos.ui.console import Console
+
+    from .histories import T0
+
+    scenario = load_scenario(system.scenarios_dir / "order-down.yaml", system)
+    history = delivered(run(), asked=400, rate=290, lag_p99=2.2)
+    verdicts = evaluate_all(scenario.checks, history, system)
+    info = run_info(scenario, "r1", T0, 33.0, False, RunOptions("on", "local"))
+    report = write_run_folder(tmp_path / "run", history, verdicts, info)
+    load = json.loads((tmp_path / "run" / "verdicts.json").read_text())["load"]
+    assert load["asked"] == 400 and load["delivered"] == 290 and load["lag_p99"] == 2.2 and load["delivered_ok"] is False
+    assert load["reason"].startswith("load not delivered: asked 400 req/s, delivered 290; lag p99 2.2 s")
+    page = report.read_text()
+    assert 'id="load"' in page and "NOT DELIVERED" in page and "delivered 290; lag p99 2.2 s" in page
+
+    live = History([Mark("load-start", T0, {"rate": 20})])
+    for i in range(40):  # 20 req/s over the last 2 s, each started 3 ms late
+        t = T0 + i * 0.05
+        live.append(Request("user", "GET", "/u", t, t + 0.003, t + 0.01, 200))
+    out = io.StringIO()
+    console = Console(out, colour=False)
+    console.t0 = T0
+    monkeypatch.setattr("chaos.ui.console.time.time", lambda: T0 + 2.0)
+    console.stats(live, 2.0)
+    assert "sent 20.0 of 20 req/s, lag p99 3 ms" in out.getvalue()
