@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 .DEFAULT_GOAL := help
 
 .PHONY: soak help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
-	images docker-engine docker-ready docker-scenarios bench-runtimes
+	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -104,6 +104,10 @@ bench: setup ## measure breaker visibility latency and fail-fast figures
 
 soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): passed/failed/unknown per scenario [BREAKERS=off]
 	$(PY) -m bench.soak --repeat $(SOAK_REPEAT) --hogs $(HOGS) --breakers $(BREAKERS)
+
+# Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
+bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before
+	$(PY) -m bench.load
 
 bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
 	$(PY) -m bench.runtimes

@@ -127,18 +127,20 @@ def _param_option(p: argparse.ArgumentParser) -> None:
                    help="set a scenario parameter (also NAME=VALUE in the environment, e.g. make chaos ... LATENCY_MS=5000)")
 
 
-def _params(args: argparse.Namespace) -> dict[str, str]:
+def _params(args: argparse.Namespace, scenario: Path | None = None) -> dict[str, str]:
     out = {}
     for item in args.param:
         name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(None, None, "--param", f"expected NAME=VALUE, got '{item}'")
+        if not sep or not name.strip():
+            # Named with the scenario it was meant for, as every other refusal is.
+            raise ConfigError(scenario, None, "--param", f"expected NAME=VALUE, got '{item}'")
         out[name.strip()] = value
     return out
 
 
 def _scenario(args: argparse.Namespace, system: System):  # type: ignore[no-untyped-def]
-    return load_scenario(find_scenario(args.scenario, system), system, _params(args), user_env())
+    path = find_scenario(args.scenario, system)
+    return load_scenario(path, system, _params(args, path), user_env())
 
 
 def _system(args: argparse.Namespace) -> System:

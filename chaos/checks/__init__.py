@@ -14,6 +14,11 @@ is blind says "unknown" with the reason instead of judging what it never saw:
   warn about them.
 - `unseen(history, system)`: what the run did not show it (an agent that
   did not answer, a breaker its agent does not watch).
+
+A check whose verdict rests on the latency or success rates the load saw is
+also a `JudgesLoad`; when the load generator did not deliver what was asked
+(see `chaos.history.queries.not_delivered`), such a check cannot tell the
+system's slowness from the generator's, so `evaluate_all` says unknown.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field
 
 from chaos.history import History
+from chaos.history.queries import not_delivered
 from chaos.spec.model import Model
 from chaos.spec.system import System
 
@@ -90,6 +96,13 @@ class Check(Model):
         return Verdict(self.title(), status, evidence, figures)
 
 
+class JudgesLoad:
+    """Marker for a check that judges latency or success rates of the load's
+    requests: its verdict is unknown when the load was not delivered."""
+
+    __slots__ = ()
+
+
 def unknown_routes(routes: list[str] | None, system: System) -> list[tuple[tuple[str | int, ...], str]]:
     """check_refs for a check's list of route names: one problem per unknown route."""
     known = ", ".join(system.routes)
@@ -112,8 +125,11 @@ def check_union() -> Any:
 
 def evaluate_all(checks: list[Check], history: History, system: System, mix: Mapping[str, int] | None = None) -> list[Verdict]:
     """Every check's verdict. A check that is blind on this system, or was
-    not shown what it judges, is 'unknown' with the reason; so is one that raises."""
+    not shown what it judges, is 'unknown' with the reason; so is one that
+    raises. So is every `JudgesLoad` check when the load was not delivered:
+    then its evidence starts with why, and says what it would have been."""
     mix = mix if mix is not None else {r: 1 for r in system.routes}
+    undelivered = not_delivered(history)
     verdicts = []
     for check in checks:
         try:
@@ -125,9 +141,13 @@ def evaluate_all(checks: list[Check], history: History, system: System, mix: Map
             if unseen:
                 verdicts.append(check.verdict("unknown", unseen))
                 continue
-            verdicts.append(check.evaluate(history, system))
+            verdict = check.evaluate(history, system)
         except Exception as e:  # noqa: BLE001 - a crash must become a verdict, not a pass
-            verdicts.append(Verdict(_safe_title(check), "unknown", f"the check crashed: {type(e).__name__}: {e}"))
+            verdict = Verdict(_safe_title(check), "unknown", f"the check crashed: {type(e).__name__}: {e}")
+        if undelivered and isinstance(check, JudgesLoad):
+            verdict = Verdict(verdict.check, "unknown", f"{undelivered} (otherwise {verdict.status}: {verdict.evidence})",
+                              {**verdict.figures, "otherwise": verdict.status})
+        verdicts.append(verdict)
     return verdicts
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Verdict, register
+from chaos.checks import JudgesLoad, Verdict, register
 from chaos.checks._breaker import BreakerCheck
 from chaos.history.queries import breaker_info, state_windows
 from chaos.history import History, Request
@@ -15,7 +15,9 @@ from chaos.spec.system import System
 
 
 @register
-class BreakerOpens(BreakerCheck):
+# JudgesLoad: a breaker trips after so many failed calls, so how soon it opens
+# (and the `calls` it took) depends on the rate of requests that reached it.
+class BreakerOpens(BreakerCheck, JudgesLoad):
     kind: Literal["breaker_opens"]
     within: Seconds = 3.0
     calls: int | None = Field(default=None, ge=1, description="also: opens within this many requests that needed the target")

@@ -13,6 +13,7 @@ from chaos.spec.model import Seconds
 from chaos.spec.system import System
 
 
+# Not JudgesLoad: the transitions come from the service's own breaker, not the load's timings.
 @register
 class BreakerRecovers(BreakerCheck):
     kind: Literal["breaker_recovers"]

@@ -12,6 +12,7 @@ from chaos.history import History, Transition
 from chaos.spec.system import System
 
 
+# Not JudgesLoad: the transitions come from the service's own breaker, not the load's timings.
 @register
 class BreakerReopens(BreakerCheck):
     kind: Literal["breaker_reopens"]

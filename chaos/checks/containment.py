@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register, unknown_routes
+from chaos.checks import Check, JudgesLoad, Verdict, register, unknown_routes
 from chaos.history.queries import Window, fault_windows, load_start, ms, percentile, requests_in, success_rate
 from chaos.history import FaultEvent, History
 from chaos.spec.model import Seconds
@@ -15,7 +15,9 @@ from chaos.spec.system import System
 
 
 @register
-class Containment(Check):
+# JudgesLoad: success rate and p99 against the baseline, both read from the
+# load's requests; a generator falling behind looks like a system slowing down.
+class Containment(Check, JudgesLoad):
     kind: Literal["containment"]
     routes: list[str] | None = Field(default=None, description="default: every route that needs no faulted service")
     grace: Seconds = Field(default=3.0, description="skipped at the fault's start: the time a breaker needs to trip")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, blind_routes, register, unknown_routes
+from chaos.checks import Check, JudgesLoad, Verdict, blind_routes, register, unknown_routes
 from chaos.history import History, Request
 from chaos.spec.system import System
 
@@ -22,7 +22,9 @@ def failed(r: Request, fallback_counts: bool) -> bool:
 
 
 @register
-class ErrorBudget(Check):
+# JudgesLoad: a share of failed answers; a client too busy to read its answers
+# in time turns them into its own timeouts.
+class ErrorBudget(Check, JudgesLoad):
     kind: Literal["error_budget"]
     route: str
     budget: float = Field(ge=0, le=1, description="largest share of failed answers allowed, e.g. 0.01")

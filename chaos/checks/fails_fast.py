@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Verdict, blind_routes, register, unknown_routes
+from chaos.checks import JudgesLoad, Verdict, blind_routes, register, unknown_routes
 from chaos.checks._breaker import BreakerCheck
 from chaos.history.queries import Window, breaker_info, load_start, ms, percentile, requests_in, state_windows
 from chaos.history import History
@@ -35,7 +35,9 @@ TRIAL_MARGIN = 0.1
 
 
 @register
-class FailsFast(BreakerCheck):
+# JudgesLoad: a p99 and a fallback share over the load's requests; a generator
+# that starts requests late or not at all skews both.
+class FailsFast(BreakerCheck, JudgesLoad):
     kind: Literal["fails_fast"]
     routes: list[str] | None = Field(default=None, description="default: every route that needs the breaker's downstream")
     p99_below: Seconds | None = Field(default=None, description="a fixed bound instead of reference + margin")

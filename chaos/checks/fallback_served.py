@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, blind_routes, register, unknown_routes
+from chaos.checks import Check, JudgesLoad, Verdict, blind_routes, register, unknown_routes
 from chaos.history.queries import Window, fault_windows, requests_in
 from chaos.history import History, Request
 from chaos.spec.model import Seconds
@@ -22,7 +22,9 @@ def handled(r: Request) -> bool:
 
 
 @register
-class FallbackServed(Check):
+# JudgesLoad: a share of answers; late-started requests and client-side
+# timeouts count against the system.
+class FallbackServed(Check, JudgesLoad):
     kind: Literal["fallback_served"]
     routes: list[str] | None = Field(default=None, description="default: every route that needs a faulted service")
     min_share: float = Field(default=0.95, ge=0, le=1)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from chaos.checks import Check, Verdict, register, unknown_routes
+from chaos.checks import Check, JudgesLoad, Verdict, register, unknown_routes
 from chaos.history.queries import Window, fault_windows, load_start, ms, percentile, requests_in, run_end, success_rate
 from chaos.history import History
 from chaos.spec.model import Seconds
@@ -16,7 +16,8 @@ from chaos.spec.system import System
 
 
 @register
-class SteadyState(Check):
+# JudgesLoad: success rates and p99 before and after the faults.
+class SteadyState(Check, JudgesLoad):
     kind: Literal["steady_state"]
     routes: list[str] | None = None
     min_success: float = Field(default=0.99, ge=0, le=1)

@@ -13,6 +13,7 @@ from chaos.history import History, ReadBack, Request
 from chaos.spec.system import System
 
 
+# Not JudgesLoad: each acknowledged write reads back or not, whatever the rate it was sent at.
 @register
 class WritesDurable(Check):
     kind: Literal["writes_durable"]

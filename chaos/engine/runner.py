@@ -21,6 +21,7 @@ from chaos.faults import Fault, FaultContext, Handle
 from chaos.clients.agent import Agents
 from chaos.errors import SetupError
 from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation
+from chaos.history.queries import delivery_summary
 from chaos.engine.load import LoadGenerator, read_back
 from chaos.engine.observe import BreakerWatcher
 from chaos.report import LogMarks, run_info, versions, write_run_folder
@@ -81,16 +82,18 @@ class Runner:
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
             load = LoadGenerator(
                 self.system, self.scenario.mix(self.system), self.scenario.load.rate, self.scenario.load.timeout,
-                self.history, self.scenario.seed,
+                self.history, self.scenario.seed, max_lag=self.scenario.load.max_lag,
             )
             t0 = time.time()
             self.console.t0 = t0
-            self.history.append(Mark("load-start", t0))
+            self.history.append(Mark("load-start", t0, {"rate": self.scenario.load.rate}))
             load.start()
             self.console.line("load", f"{self.scenario.load.rate:g} req/s to {self.system.spec.entrypoint}: "
                               + ", ".join(f"{r} {w}" for r, w in self.scenario.mix(self.system).items()))
             self._timeline(t0)
             load.stop()
+            if load.delivery is not None:
+                self.console.line("load", delivery_summary(load.delivery))
             load = None
             self.history.append(Mark("load-stop", time.time()))
             self._revert_all()

@@ -120,10 +120,37 @@ class Mark:
     kind: str = "mark"
 
 
-Event = Request | Transition | BreakerInfo | Observation | FaultEvent | ReadBack | Mark
-E = TypeVar("E", Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark)
+@dataclass(frozen=True, slots=True)
+class LoadDelivery:
+    """When load stopped: what it was asked to send against what it sent.
+
+    `sent` counts first attempts that actually started (retries excluded: they
+    are extra); `not_sent` those dropped because `cap` requests were already in
+    flight. Lags are t_start - t_sched of the sent ones, in seconds. `max_lag`
+    is the bound the scenario set for lag p99, and `keeps_time_up_to` the rate
+    this generator was measured to keep its schedule at.
+    """
+
+    asked: float  # req/s
+    seconds: float  # from load start to stop
+    sent: int
+    not_sent: int
+    delivered: float  # req/s that started
+    lag_p50: float
+    lag_p99: float
+    lag_max: float
+    max_lag: float
+    cap: int
+    keeps_time_up_to: float
+    at: float
+    kind: str = "load-delivery"
+
+
+Event = Request | Transition | BreakerInfo | Observation | FaultEvent | ReadBack | Mark | LoadDelivery
+E = TypeVar("E", Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
-_TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t for t in (Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark)}  # type: ignore[attr-defined]
+_TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
+                           for t in (Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)}
 
 
 class History:

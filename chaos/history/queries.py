@@ -6,7 +6,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chaos.history import BreakerInfo, FaultEvent, History, Request, Transition
+from chaos.history import BreakerInfo, FaultEvent, History, LoadDelivery, Request, Transition
+
+DELIVERED_SHARE = 0.95  # of the asked rate, below which load was not delivered
 
 
 @dataclass(frozen=True)
@@ -102,3 +104,57 @@ def ms(seconds: float) -> str:
     if math.isnan(seconds):
         return "n/a"
     return f"{seconds * 1000:.0f} ms"
+
+
+def load_delivery(history: History) -> LoadDelivery | None:
+    """What the load generator was asked to send against what it sent; None
+    for a history from before it recorded that (judge such a run as it was)."""
+    found = history.of(LoadDelivery)
+    return found[-1] if found else None
+
+
+def not_delivered(history: History) -> str | None:
+    """Why the load was not delivered, in words with its figures; None when it
+    was (or the history does not say). Not delivered: fewer than 95% of the
+    asked requests a second started, or the schedule lag p99 passed its bound."""
+    d = load_delivery(history)
+    if d is None:
+        return None
+    short = d.delivered < DELIVERED_SHARE * d.asked
+    late = d.lag_p99 > d.max_lag
+    if not (short or late):
+        return None
+    why = f"load not delivered: asked {d.asked:g} req/s, delivered {d.delivered:.0f}; lag p99 {duration(d.lag_p99)}"
+    if late:
+        why += f" (bound {duration(d.max_lag)})"
+    if d.not_sent:
+        why += f"; {d.not_sent} requests not sent: {d.cap} were already in flight, the generator's cap"
+    if d.asked > d.keeps_time_up_to:
+        why += f"; this load generator was measured keeping time up to {d.keeps_time_up_to:g} req/s, less than asked"
+    return why
+
+
+def delivery_summary(d: LoadDelivery) -> str:
+    """One line: 'asked 30 req/s, delivered 30.0 req/s (900 sent), lag p50 1 ms, p99 3 ms, max 9 ms'."""
+    line = (f"asked {d.asked:g} req/s, delivered {d.delivered:.1f} req/s ({d.sent} sent), "
+            f"lag p50 {duration(d.lag_p50)}, p99 {duration(d.lag_p99)}, max {duration(d.lag_max)}")
+    return line + (f", {d.not_sent} not sent (cap {d.cap} in flight)" if d.not_sent else "")
+
+
+def asked_rate(history: History) -> float | None:
+    """The rate the run asked for, as its load-start mark says (None before load starts)."""
+    mark = history.mark("load-start")
+    rate = mark.detail.get("rate") if mark else None
+    return float(rate) if rate is not None else None
+
+
+def started_in(history: History, start: float, end: float) -> list[Request]:
+    """First attempts that started in [start, end): what the generator delivered then."""
+    return [r for r in history.of(Request) if r.attempt == 1 and start <= r.t_start < end]
+
+
+def duration(seconds: float) -> str:
+    """0.0123 -> '12 ms'; 2.2 -> '2.2 s': a lag or bound as a person reads it."""
+    if math.isnan(seconds):
+        return "n/a"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"

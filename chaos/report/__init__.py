@@ -26,6 +26,7 @@ from chaos import __version__
 from chaos.report import junit
 from chaos.checks import Verdict
 from chaos.history import History
+from chaos.history.queries import load_delivery, not_delivered
 from chaos.spec.options import RunOptions
 
 MAX_LOG_BYTES = 2_000_000  # per unit: a runaway log must not bloat the run folder
@@ -68,7 +69,7 @@ class LogMarks:
 def versions(toxiproxy: Any | None = None) -> dict[str, str]:
     """The versions a run depends on; Toxiproxy's is asked of the running server."""
     found = {"flask-chaos": __version__, "python": platform.python_version()}
-    for package in ("plotly", "requests", "pydantic"):
+    for package in ("plotly", "aiohttp", "uvloop", "requests", "pydantic"):
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -114,7 +115,8 @@ def write_run_folder(run_dir: Path, history: History, verdicts: list[Verdict], i
     history.write_jsonl(run_dir / "history.jsonl")
     found = [asdict(v) for v in verdicts]
     (run_dir / "verdicts.json").write_text(json.dumps(
-        {"scenario": info["scenario"], "passed": info["passed"], "wall_time_s": info["wall_time_s"], "verdicts": found}, indent=2))
+        {"scenario": info["scenario"], "passed": info["passed"], "wall_time_s": info["wall_time_s"], "load": load_figures(history),
+         "verdicts": found}, indent=2))
     (run_dir / "run.json").write_text(json.dumps(info, indent=2))
     properties = {"run_id": info["run_id"], "seed": info["seed"], "breakers": info["breakers"], "runtime": info["runtime"],
                   **{f"version.{k}": v for k, v in info["versions"].items()}}
@@ -129,17 +131,37 @@ def write_run_folder(run_dir: Path, history: History, verdicts: list[Verdict], i
         return None
 
 
+def load_figures(history: History) -> dict[str, Any] | None:
+    """What verdicts.json and the report say about delivery: the LoadDelivery's
+    figures, whether load was delivered and, if not, why; None for old runs."""
+    d = load_delivery(history)
+    if d is None:
+        return None
+    why = not_delivered(history)
+    figures = {k: v for k, v in asdict(d).items() if k not in ("kind", "at")}
+    return {**figures, "delivered_ok": why is None, "reason": why}
+
+
 def write_report(run_dir: Path, history: History, verdicts: list[Mapping[str, Any]], info: Mapping[str, Any]) -> Path:
-    """(Re)draw report.html from a run's history, verdicts and info."""
-    from chaos.report.figure import figure, html_fragment  # plotly is only needed here
+    """(Re)draw report.html from a run's history, verdicts and info, written as
+    it is made: the page around the plot, then the plot, then the rest."""
+    from chaos.report.figure import figure, write_plot  # plotly is only needed here
     from chaos.report.html import run_report
     from chaos.report.timeline import timeline
 
     tl = timeline(history)
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and p.name != "report.html")
+    before, after = run_report(info, verdicts, tl, _PLOT, files, load_figures(history)).split(_PLOT)
+    fig = figure(tl)
     out = run_dir / "report.html"
-    out.write_text(run_report(info, verdicts, tl, html_fragment(figure(tl)), files), encoding="utf-8")
+    with out.open("w", encoding="utf-8") as f:
+        f.write(before)
+        write_plot(f, fig)
+        f.write(after)
     return out
+
+
+_PLOT = "<!-- the plot goes here -->"
 
 
 def redraw(run_dir: Path) -> Path:

@@ -85,9 +85,23 @@ def route_table(tl: Timeline) -> str:
             f"<th>p50 ms</th><th>p99 ms</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
-def run_report(info: Mapping[str, Any], verdicts: list[Mapping[str, Any]], tl: Timeline, plot: str, files: list[str]) -> str:
+def load_line(load: Mapping[str, Any] | None) -> str:
+    """The header's line on delivery: asked against delivered, and the lag."""
+    if not load:
+        return '<p class="meta" id="load">load delivery not recorded (a run from before it was)</p>'
+    text = (f"load asked {load['asked']:g} req/s, delivered {load['delivered']:.1f} req/s ({load['sent']} sent"
+            + (f", {load['not_sent']} not sent" if load["not_sent"] else "")
+            + f"); schedule lag p50 {load['lag_p50'] * 1000:.1f} ms, p99 {load['lag_p99'] * 1000:.1f} ms, max {load['lag_max'] * 1000:.1f} ms")
+    if load["delivered_ok"]:
+        return f'<p class="meta" id="load">{esc(text)}</p>'
+    return f'<p class="meta" id="load">{badge("unknown", "NOT DELIVERED")} {esc(load["reason"])}</p>'
+
+
+def run_report(info: Mapping[str, Any], verdicts: list[Mapping[str, Any]], tl: Timeline, plot: str, files: list[str],
+               load: Mapping[str, Any] | None = None) -> str:
     """One run's report: the timeline plot, the checks with their evidence,
-    then the scenario as run. `info` is the run's run.json."""
+    then the scenario as run. `info` is the run's run.json, `load` its
+    delivery figures (chaos.report.load_figures)."""
     status = "pass" if info["passed"] else "fail"
     passed = sum(v["status"] == "pass" for v in verdicts)
     faults = "".join(f"<li>{s.start:.2f} s to {s.end:.2f} s: {esc(s.label)}</li>" for s in tl.faults) or "<li>none started</li>"
@@ -97,6 +111,7 @@ def run_report(info: Mapping[str, Any], verdicts: list[Mapping[str, Any]], tl: T
 <p class="lead">{esc(info["description"])}</p>
 <p class="meta">breakers {esc(info["breakers"])} &middot; runtime {esc(info["runtime"])} &middot; seed {esc(info["seed"])}
  &middot; {passed} of {len(verdicts)} checks passed &middot; wall time {info["wall_time_s"]:.1f} s</p>
+{load_line(load)}
 <section id="plot"><h2>Timeline</h2>
 <p class="meta">Seconds from the start of load. Shaded: fault windows. Red crosses: requests with no answer or a 5xx;
 open diamonds: a breaker's fallback answered.</p>

@@ -32,6 +32,11 @@ class LoadSpec(Model):
     rate: float = Field(default=40.0, gt=0, le=1000, description="requests per second, sent on a fixed schedule")
     mix: dict[str, int] | None = Field(default=None, description="route -> weight; default every route alike")
     timeout: Seconds = Field(default=3.0, gt=0, le=60, description="the load client's own timeout")
+    max_lag: Seconds = Field(
+        default=0.1, gt=0, le=60,
+        description="schedule lag p99 (request start minus due time) beyond which load was not delivered, "
+        "and checks of latency and success rates say unknown",
+    )
 
 
 @cache

@@ -8,7 +8,7 @@ import time
 from typing import TextIO
 
 from chaos.checks import Verdict, tally
-from chaos.history.queries import ms, percentile
+from chaos.history.queries import asked_rate, duration, ms, percentile, started_in
 from chaos.history import History, Request
 
 _COLOURS = {"pass": "32", "fail": "31", "unknown": "33", "fault": "35", "breaker": "36", "load": "2", "setup": "2"}
@@ -43,12 +43,14 @@ class Console:
         now = time.time()
         recent = [r for r in history.of(Request) if now - window <= r.t_end < now]
         if not recent:
-            self.line("load", "no answers in the last %.0f s" % window)
+            self.line("load", f"no answers in the last {window:.0f} s  " + delivery_now(history, now, window))
             return
         errors = sum(not r.ok for r in recent) / len(recent)
         fallback = sum(r.fallback is not None for r in recent) / len(recent)
         p99 = percentile([r.latency for r in recent], 99)
-        self.line("load", f"{len(recent) / window:5.1f} req/s  not ok {errors:4.0%}  fallback {fallback:4.0%}  p99 {ms(p99)}")
+        self.line("load", f"{len(recent) / window:5.1f} req/s  not ok {errors:4.0%}  fallback {fallback:4.0%}  p99 {ms(p99)}  "
+                  + delivery_now(history, now, window))
+
 
     def close(self) -> None:
         """Nothing to stop (the live console's counterpart stops its panel)."""
@@ -60,3 +62,13 @@ class Console:
             label = self._paint(f"{v.status.upper():<7}", v.status)
             self.say(f"  {label} {v.check:<{width}}  {v.evidence}")
         self.say(f"\n{tally(verdicts)}")
+
+
+def delivery_now(history: History, now: float, window: float) -> str:
+    """'sent 30.0 of 30 req/s, lag p99 1 ms': what the generator started in the
+    last `window` seconds against what was asked, so a lagging generator shows
+    while it lags, not only in the verdicts."""
+    started = started_in(history, now - window, now)
+    asked = asked_rate(history)
+    lag = percentile([r.t_start - r.t_sched for r in started], 99)
+    return f"sent {len(started) / window:.1f}" + (f" of {asked:g}" if asked is not None else "") + f" req/s, lag p99 {duration(lag)}"

@@ -29,6 +29,7 @@ from chaos.checks import Verdict, tally
 from chaos.history.queries import ms, percentile
 from chaos.history import History, Request
 from chaos.report.timeline import current_states
+from chaos.ui.console import delivery_now
 
 KIND_STYLES = {"fault": "magenta", "breaker": "cyan", "load": "dim", "setup": "dim", "check": "bold"}
 STATE_STYLES = {"closed": "green", "half-open": "bold yellow", "open": "bold white on red", "disabled": "dim"}
@@ -170,5 +171,5 @@ class LiveConsole:
         p99 = percentile([r.latency for r in recent], 99)
         return Text.assemble(
             f"{len(recent) / RATE_WINDOW:5.1f} req/s   ", ("errors ", ""), (f"{errors:4.0%}", "bold red" if errors else "green"),
-            f"   fallback {fallback:4.0%}   p99 {ms(p99)}",
+            f"   fallback {fallback:4.0%}   p99 {ms(p99)}\n", (delivery_now(self._history, now, RATE_WINDOW), "dim"),
         )

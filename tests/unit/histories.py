@@ -3,7 +3,7 @@ ones (baseline, fault, recovery), with knobs to break each property."""
 
 from __future__ import annotations
 
-from chaos.history import BreakerInfo, FaultEvent, History, Mark, ReadBack, Request, Transition
+from chaos.history import BreakerInfo, FaultEvent, History, LoadDelivery, Mark, ReadBack, Request, Transition
 
 T0 = 1_000_000.0
 BREAKER = "gateway->orders"
@@ -67,3 +67,12 @@ def _state_at(transitions: list[tuple[str, str, float]], t: float) -> str:
         if at <= t:
             state = new
     return state
+
+
+def delivered(h: History, asked: float = 20.0, rate: float | None = None, lag_p99: float = 0.002, max_lag: float = 0.1,
+              not_sent: int = 0, keeps_time_up_to: float = 1000.0) -> History:
+    """`h` with the LoadDelivery the generator records when load stops."""
+    rate = asked if rate is None else rate
+    h.append(LoadDelivery(asked, 30.0, int(rate * 30), not_sent, rate, 0.001, lag_p99, lag_p99 * 2, max_lag, 1000,
+                          keeps_time_up_to, T0 + 30))
+    return h

@@ -4,6 +4,10 @@ applied to every answer, not only believed by the blind-spot checks."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,7 +17,7 @@ from requests.structures import CaseInsensitiveDict
 from chaos.engine.load import LoadGenerator
 from chaos.history import History, Request
 from chaos.spec import load_system
-from chaos.spec.system import AGENT_FALLBACK, FallbackSpec
+from chaos.spec.system import AGENT_FALLBACK, FallbackSpec, System
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,36 +61,45 @@ def test_a_header_rule_with_its_reason_header_any_case():
     assert rule.match(200, CaseInsensitiveDict({"x-degraded": "cache"}), no_body) == ("cache", None)
 
 
-class _Answer:
-    def __init__(self, status: int, body: dict, extra: dict | None = None):
-        self.status_code = status
-        self.headers = CaseInsensitiveDict({"Content-Type": "application/json", **(extra or {})})
-        self._body = body
+class _Answers(BaseHTTPRequestHandler):
+    """Answers every GET with `status` and `body`, and no fallback header."""
 
-    def json(self):
-        return self._body
+    status, body = 200, {}
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        data = json.dumps(self.body).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
-class _Session:
-    def __init__(self, answer: _Answer):
-        self.answer = answer
-
-    def request(self, *args, **kwargs):
-        return self.answer
-
-
-@pytest.mark.parametrize(("answer", "fallback"), [
-    (_Answer(503, {"error": "breaker open", "degraded": True}), "status 503"),
-    (_Answer(200, {"item": 1, "stock": 3}), None),
+@pytest.mark.parametrize(("status", "body", "fallback"), [
+    (503, {"error": "breaker open", "degraded": True}, "status 503"),
+    (200, {"item": 1, "stock": 3}, None),
 ])
-def test_the_load_records_the_declared_fallback_of_an_app_that_sends_no_header(answer, fallback):
+def test_the_load_records_the_declared_fallback_of_an_app_that_sends_no_header(status, body, fallback):
     system = load_system(ROOT / "examples" / "circuitbreaker-shop" / "system.yaml")
     assert system.services["front"].fallback == FallbackSpec(status=[503])
+    _Answers.status, _Answers.body = status, body
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    front = system.services["front"].model_copy(update={"port": httpd.server_address[1]})
+    system = System(system.spec.model_copy(update={"services": {**system.services, "front": front}}), system.path,
+                    list(system.proxies.values()))
     history = History()
-    load = LoadGenerator(system, {"item": 1}, 1.0, 1.0, history, seed=1)
-    load._session = lambda: _Session(answer)  # type: ignore[method-assign]
-    load._send("item", "/item/1", None, 0.0)
-    (request,) = history.of(Request)
-    assert request.fallback == fallback and request.status == answer.status_code
-    assert request.ok is (fallback is None)
-    load.pool.shutdown()
+    load = LoadGenerator(system, {"item": 1}, 20.0, 1.0, history, seed=1)
+    try:
+        load.start()
+        time.sleep(0.3)
+    finally:
+        load.stop()
+        httpd.shutdown()
+        httpd.server_close()
+    requests_seen = history.of(Request)
+    assert requests_seen and all(r.status == status and r.fallback == fallback for r in requests_seen)
+    assert all(r.ok is (fallback is None) for r in requests_seen)

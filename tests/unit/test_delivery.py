@@ -1,0 +1,112 @@
+"""Proof of delivery: when the load generator did not send what was asked,
+every check that judges latency or success rates says unknown, with the
+figures; the others, and runs recorded before the event existed, are judged
+as before."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.checks import CHECKS, JudgesLoad, evaluate_all
+from chaos.history import History, LoadDelivery
+from chaos.history.queries import delivery_summary, load_delivery, not_delivered
+
+from .histories import BREAKER, delivered, run
+
+JUDGE_LOAD = {"breaker_opens", "fails_fast", "containment", "steady_state", "error_budget", "fallback_served"}
+
+
+def every_check():
+    specs = [
+        {"kind": "breaker_opens", "breaker": BREAKER, "calls": 10},
+        {"kind": "fails_fast", "breaker": BREAKER},
+        {"kind": "containment"},
+        {"kind": "breaker_recovers", "breaker": BREAKER},
+        {"kind": "breaker_reopens", "breaker": BREAKER},
+        {"kind": "breaker_stays_closed", "breaker": BREAKER},
+        {"kind": "steady_state"},
+        {"kind": "error_budget", "route": "user", "budget": 0.01},
+        {"kind": "fallback_served"},
+        {"kind": "writes_durable"},
+    ]
+    return [CHECKS[s["kind"]].model_validate(s) for s in specs]
+
+
+def test_exactly_the_checks_of_latency_and_success_rates_judge_the_load():
+    assert {k for k, cls in CHECKS.items() if issubclass(cls, JudgesLoad)} == JUDGE_LOAD
+
+
+def test_delivered_load_leaves_every_verdict_as_it_was(system):
+    before = evaluate_all(every_check(), run(), system)
+    after = evaluate_all(every_check(), delivered(run(), asked=20, rate=19.5, lag_p99=0.05), system)
+    assert after == before
+    assert {v.status for v in before} >= {"pass", "fail"}  # a mix, so "unchanged" means something
+
+
+def test_a_history_without_the_event_is_judged_as_before(system):
+    h = run()
+    assert load_delivery(h) is None and not_delivered(h) is None
+    assert [v.status for v in evaluate_all(every_check(), h, system)][:2] == ["pass", "pass"]
+
+
+@pytest.mark.parametrize("how, words", [
+    ({"asked": 400, "rate": 290, "lag_p99": 2.2}, "load not delivered: asked 400 req/s, delivered 290; lag p99 2.2 s (bound 100 ms)"),
+    ({"asked": 400, "rate": 290}, "load not delivered: asked 400 req/s, delivered 290; lag p99 2 ms"),
+    ({"asked": 30, "rate": 30, "lag_p99": 0.25, "max_lag": 0.2}, "asked 30 req/s, delivered 30; lag p99 250 ms (bound 200 ms)"),
+    ({"asked": 900, "rate": 700, "not_sent": 6000}, "6000 requests not sent: 1000 were already in flight, the generator's cap"),
+    ({"asked": 1000, "rate": 800, "keeps_time_up_to": 900},
+     "this load generator was measured keeping time up to 900 req/s, less than asked"),
+])
+def test_undelivered_load_makes_the_load_judging_checks_unknown_with_the_figures(system, how, words):
+    checks = every_check()
+    before = evaluate_all(checks, run(), system)
+    after = evaluate_all(checks, delivered(run(), **how), system)
+    for check, old, new in zip(checks, before, after):
+        if check.kind in JUDGE_LOAD:
+            assert new.status == "unknown" and new.evidence.startswith("load not delivered: ") and words in new.evidence, new
+            assert new.figures["otherwise"] == old.status and old.evidence in new.evidence
+        else:
+            assert new == old
+
+
+def test_the_event_round_trips_through_history_jsonl(tmp_path):
+    h = delivered(run(), asked=400, rate=290, lag_p99=2.2)
+    h.write_jsonl(tmp_path / "h.jsonl")
+    back = History.read_jsonl(tmp_path / "h.jsonl")
+    assert list(back) == list(h) and isinstance(load_delivery(back), LoadDelivery)
+    assert delivery_summary(load_delivery(back)).startswith("asked 400 req/s, delivered 290.0 req/s (8700 sent), lag p50 1 ms, p99 2.2 s")
+
+
+def test_verdicts_json_the_report_header_and_the_console_show_delivery(tmp_path, system, monkeypatch):
+    import io
+    import json
+
+    from chaos.history import Mark, Request
+    from chaos.report import run_info, write_run_folder
+    from chaos.spec.options import RunOptions
+    from chaos.spec.scenario import load_scenario
+    from chaos.ui.console import Console
+
+    from .histories import T0
+
+    scenario = load_scenario(system.scenarios_dir / "order-down.yaml", system)
+    history = delivered(run(), asked=400, rate=290, lag_p99=2.2)
+    verdicts = evaluate_all(scenario.checks, history, system)
+    info = run_info(scenario, "r1", T0, 33.0, False, RunOptions("on", "local"))
+    report = write_run_folder(tmp_path / "run", history, verdicts, info)
+    load = json.loads((tmp_path / "run" / "verdicts.json").read_text())["load"]
+    assert load["asked"] == 400 and load["delivered"] == 290 and load["lag_p99"] == 2.2 and load["delivered_ok"] is False
+    assert load["reason"].startswith("load not delivered: asked 400 req/s, delivered 290; lag p99 2.2 s")
+    page = report.read_text()
+    assert 'id="load"' in page and "NOT DELIVERED" in page and "delivered 290; lag p99 2.2 s" in page
+
+    live = History([Mark("load-start", T0, {"rate": 20})])
+    for i in range(40):  # 20 req/s over the last 2 s, each started 3 ms late
+        t = T0 + i * 0.05
+        live.append(Request("user", "GET", "/u", t, t + 0.003, t + 0.01, 200))
+    out = io.StringIO()
+    console = Console(out, colour=False)
+    console.t0 = T0
+    monkeypatch.setattr("chaos.ui.console.time.time", lambda: T0 + 2.0)
+    console.stats(live, 2.0)
+    assert "sent 20.0 of 20 req/s, lag p99 3 ms" in out.getvalue()
