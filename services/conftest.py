@@ -32,6 +32,17 @@ def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _agent_replies_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test client checks every reply of the chaos agent (under /_chaos)
+    against the contract's JSON Schemas, as the toolkit's client does."""
+    from flask import Flask
+
+    from chaos.agent.testing import ContractClient
+
+    monkeypatch.setattr(Flask, "test_client_class", ContractClient)
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[..., str]]:
     """Start WSGI apps on ephemeral 127.0.0.1 ports; `serve(app)` returns the base URL.
