@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 .DEFAULT_GOAL := help
 
 .PHONY: soak help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
-	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load
+	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -99,8 +99,10 @@ test: setup setup-chromium setup-prometheus docker-ready ## unit and integration
 unit: setup ## the fast tests only
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
-bench: setup ## measure breaker visibility latency and fail-fast figures
+bench: setup ## every figure: breaker visibility and fail-fast; load generator and report; run overhead (~10 min)
 	$(PY) -m bench
+	$(PY) -m bench.load
+	$(PY) -m bench.overhead
 
 soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): passed/failed/unknown per scenario [BREAKERS=off]
 	$(PY) -m bench.soak --repeat $(SOAK_REPEAT) --hogs $(HOGS) --breakers $(BREAKERS)
@@ -108,6 +110,9 @@ soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): pass
 # Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
 bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before
 	$(PY) -m bench.load
+
+bench-overhead: setup ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
+	$(PY) -m bench.overhead
 
 bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
 	$(PY) -m bench.runtimes

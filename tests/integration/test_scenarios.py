@@ -102,3 +102,25 @@ def test_nightly_refuses_a_repeat_below_one_and_starts_nothing(tmp_path):
     result = chaos("nightly", "--repeat", "0", "--reports", str(tmp_path))
     assert result.returncode == 2 and "REPEAT" in result.stderr and "must be 1 or more" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_runs_side_by_side_on_one_machine_both_pass(tmp_path, system):
+    """One run on the system file's ports, another with --port-offset auto:
+    two whole stacks at once, neither in the other's way."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
+    runs = {
+        name: subprocess.Popen([sys.executable, "-m", "chaos", *extra, "run", name, "--reports", str(tmp_path / name)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               stdin=subprocess.DEVNULL)
+        for name, extra in (("order-down", []), ("users-down", ["--port-offset", "auto"]))
+    }
+    outs = {name: proc.communicate(timeout=240)[0] for name, proc in runs.items()}
+    for name, proc in runs.items():
+        assert proc.returncode == 0, f"{name}:\n{outs[name]}"
+    moved = outs["users-down"].splitlines()[1]
+    assert "every port +" in moved and "entrypoint http://127.0.0.1:5100" not in moved
+    assert "every port +" not in outs["order-down"]
