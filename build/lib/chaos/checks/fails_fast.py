@@ -1,0 +1,136 @@
+"""fails_fast: while the breaker is open, the routes behind it answer at once,
+with the fallback answer, instead of waiting out the read timeout.
+
+"At once" is relative, not a tuned number: an answer behind an open breaker
+must come back within a fifth of the read timeout of what the same moment
+allows. The reference is the p99 of the routes that do not need the
+downstream at all, over the same open windows: a machine that stalls for 300 ms
+(a busy CPU, a disk flush) slows those just as much, and failing fast means
+answering as fast as a call that never goes near the downstream. Without
+such routes, or with no open window (breakers off: those routes may be
+slow from the very cascade judged here), it is the judged routes' own p99
+before the fault.
+A gateway so saturated that every route is slow is containment's to judge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field
+
+from chaos.checks import JudgesLoad, Verdict, blind_routes, register, unknown_routes
+from chaos.checks._breaker import BreakerCheck
+from chaos.history.queries import Window, breaker_info, load_start, ms, percentile, requests_in, state_windows
+from chaos.history import History
+from chaos.spec.model import Seconds
+from chaos.spec.system import System
+
+# A trial request leaves the load generator a few ms before the service takes
+# it as the trial (it is in transit, the breaker's clock is a little behind):
+# the judged open window ends this much before the reset timeout.
+TRIAL_MARGIN = 0.1
+
+
+@register
+# JudgesLoad: a p99 and a fallback share over the load's requests; a generator
+# that starts requests late or not at all skews both.
+class FailsFast(BreakerCheck, JudgesLoad):
+    kind: Literal["fails_fast"]
+    routes: list[str] | None = Field(default=None, description="default: every route that needs the breaker's downstream")
+    p99_below: Seconds | None = Field(default=None, description="a fixed bound instead of reference + margin")
+    margin: Seconds | None = Field(default=None, description="how much slower than the reference; default: a fifth of the read timeout")
+    fallback_share: float = Field(default=0.95, ge=0, le=1, description="share of answers that must be the fallback")
+    settle: Seconds = Field(
+        default=0.5,
+        description="skipped after the breaker opens: requests queued behind calls already in flight "
+        "when it opened drain then (containment judges that queueing)",
+    )
+    grace: Seconds = Field(default=3.0, description="with no open window: how much of the fault's start to skip")
+    min_requests: int = Field(default=10, ge=1)
+
+    def title(self) -> str:
+        return f"{self.breaker} fails fast"
+
+    def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
+        return super().check_refs(system) + unknown_routes(self.routes, system)
+
+    def blind_spots(self, system: System, mix: Mapping[str, int]) -> list[str]:
+        own = super().blind_spots(system, mix)
+        if own or self.breaker not in system.breakers or self.fallback_share == 0:
+            return own
+        return blind_routes(self.routes or system.routes_depending_on(frozenset({self.target(system)})), system)
+
+    def _refusing(self, history: History) -> float:
+        """How long after opening the breaker surely refuses every call: its
+        reset timeout, less TRIAL_MARGIN. From then on the next call is the
+        half-open trial, which goes to the downstream and may take up to the
+        read timeout; a breaker that turns half-open lazily (pybreaker)
+        reports the transition only once that call has arrived, so the
+        trial's request starts inside the "open" window as the load
+        generator's clock sees it."""
+        info = breaker_info(history, self.breaker)
+        if info is None or info.reset_timeout <= 0:
+            return math.inf
+        return max(0.0, info.reset_timeout - TRIAL_MARGIN)
+
+    def evaluate(self, history: History, system: System) -> Verdict:
+        routes = self.routes or system.routes_depending_on(frozenset({self.target(system)}))
+        faults = self.faults(history, system)
+        refusing = self._refusing(history)
+        windows = [
+            Window(w.start + self.settle, min(w.end, w.start + refusing))
+            for w in state_windows(history, self.breaker, "open")
+            if any(f.start <= w.start < f.end for f in faults) and min(w.length, refusing) > self.settle
+        ]
+        where = "while open"
+        if not windows:
+            # No open window: judge the fault itself, past the time a breaker needs to trip.
+            windows = [Window(f.start + self.grace, f.end) for f in faults if f.length > self.grace]
+            where = "during the fault (the breaker never opened)"
+        if not windows:
+            return self.verdict("unknown", f"no fault touched {self.target(system)} long enough to judge")
+        sample = requests_in(history, routes, windows)
+        if len(sample) < self.min_requests:
+            return self.verdict("unknown", f"only {len(sample)} requests on {', '.join(routes)} {where}; need {self.min_requests}")
+        bound, basis = self._bound(history, system, routes, windows, faults[0].start, while_open=where == "while open")
+        p99 = percentile([r.latency for r in sample], 99)
+        fallback = sum(r.fallback is not None for r in sample) / len(sample)
+        fast = p99 <= bound
+        served = fallback >= self.fallback_share
+        evidence = (
+            f"p99 of {', '.join(routes)} {where}: {ms(p99)} (bound {ms(bound)}: {basis}); "
+            f"{fallback:.0%} fallback answers over {len(sample)} requests"
+        )
+        return self.verdict(
+            "pass" if fast and served else "fail",
+            evidence,
+            p99_s=round(p99, 4),
+            bound_s=round(bound, 4),
+            fallback_share=round(fallback, 4),
+            requests=len(sample),
+        )
+
+    def _bound(self, history: History, system: System, routes: list[str], windows: list[Window],
+               fault_start: float, while_open: bool) -> tuple[float, str]:
+        """The p99 bound and how it was reached, in words (see the module docstring).
+        The routes that do not need the downstream are the reference only
+        while the breaker is open: without an open breaker (breakers off)
+        they may be slow for the very reason judged here, a cascade."""
+        if self.p99_below is not None:
+            return self.p99_below, "set in the scenario"
+        timeout = system.edge_read_timeout(self.breaker)
+        margin = self.margin if self.margin is not None else timeout / 5
+        why_margin = f"+ {ms(margin)}" + ("" if self.margin is not None else f", a fifth of the {ms(timeout)} read timeout")
+        others = system.routes_independent_of(frozenset({self.target(system)}))
+        control = requests_in(history, others, windows) if while_open else []
+        if len(control) >= self.min_requests:
+            reference = percentile([r.latency for r in control], 99)
+            return reference + margin, f"p99 of {', '.join(others)} at the same time {ms(reference)} {why_margin}"
+        before = requests_in(history, routes, [Window(load_start(history) + 1.0, fault_start)])
+        if len(before) >= self.min_requests:
+            reference = percentile([r.latency for r in before], 99)
+            return reference + margin, f"their own p99 before the fault {ms(reference)} {why_margin}"
+        return margin, f"{ms(margin)}, a fifth of the {ms(timeout)} read timeout" if self.margin is None else "the margin"

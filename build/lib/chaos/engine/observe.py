@@ -1,0 +1,120 @@
+"""Watching the services' breakers while a scenario runs, through their agents.
+
+One thread per service that declares an agent long-polls its transitions
+endpoint (chaos.agent's contract), which answers as soon as a breaker changes
+state, so a transition is in the history within milliseconds of happening,
+stamped with the service's own clock. When a service restarts (a new boot
+id), its breakers are read afresh.
+
+What could not be seen is recorded too (an `Observation` per service): an
+agent that is missing, switched off, or answers outside the contract, and an
+edge whose breaker the agent does not watch. Breaker checks then say unknown
+with that reason instead of judging a breaker nobody saw.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+
+from chaos.clients.agent import Agents, ContractError
+from chaos.history import BreakerInfo, History, Observation, Transition
+from chaos.spec.system import System
+
+# Seconds an agent may hold a long poll. Short, so stopping the watcher costs
+# at most this; a transition still wakes the poll at once.
+POLL_WAIT = 0.25
+
+
+class BreakerWatcher:
+    """Records every breaker transition of every service that has an agent."""
+
+    def __init__(self, system: System, history: History, on_transition: Callable[[Transition], None] | None = None,
+                 agents: Agents | None = None):
+        self.system = system
+        self.history = history
+        self.agents = agents or Agents(system)
+        self.on_transition = on_transition or (lambda t: None)
+        self._stop = threading.Event()
+        self._services = self.agents.services()
+        self._threads = [threading.Thread(target=self._watch, args=(name,), name=f"watch-{name}", daemon=True)
+                         for name in self._services]
+        self._seen = {name: threading.Event() for name in self._services}
+        self._problem: dict[str, str] = {}
+
+    def start(self, wait: float = 5.0) -> None:
+        """Start watching; returns once every agent has answered once (or `wait`
+        passed). Each service gets an Observation: seen, or why not."""
+        for t in self._threads:
+            t.start()
+        deadline = time.monotonic() + wait
+        for name in self._services:
+            if not self._seen[name].wait(max(0.0, deadline - time.monotonic())):
+                why = self._problem.get(name, f"no answer within {wait:g} s")
+                self.history.append(Observation(name, False, f"{name}'s agent could not be read: {why}", time.time()))
+
+    def stop(self) -> None:
+        """Stop watching; safe before start (a run interrupted in its set-up rolls back through here)."""
+        self._stop.set()
+        for t in self._threads:
+            if t.ident is not None:  # joining a thread never started raises
+                t.join(timeout=POLL_WAIT + 3)
+
+    def breaker_id(self, service: str, name: str) -> str:
+        """gateway's breaker 'orders' is the breaker of edge 'gateway->orders'."""
+        for edge in self.system.spec.edges:
+            if edge.source == service and edge.breaker_name == name:
+                return edge.name
+        return f"{service}:{name}"
+
+    def _watch(self, service: str) -> None:
+        session = requests.Session()
+        client = self.agents.client(service, session)
+        boot, after = None, 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    body = client.transitions(after, POLL_WAIT if boot else 0, timeout=(0.3, POLL_WAIT + 2))
+                    if body["boot_id"] != boot:
+                        first = boot is None
+                        boot = body["boot_id"]
+                        self._snapshot(client, service, first)
+                        # First sight: what happened before we watched is not this run's.
+                        # A restarted process: every transition it has is new, ask again from 0.
+                        after = body["last_seq"] if first else 0
+                        continue
+                    seen = time.time()
+                    for t in body["transitions"]:
+                        if t["seq"] <= after:
+                            continue
+                        event = Transition(self.breaker_id(service, t["breaker"]), t["from"] or "closed", t["to"], t["at"], seen)
+                        self.history.append(event)
+                        self.on_transition(event)
+                        after = t["seq"]
+                except ContractError as e:
+                    self._problem[service] = str(e)
+                    self._stop.wait(0.2)  # a wrong answer will not right itself at once
+                except requests.RequestException as e:
+                    self._problem[service] = f"{type(e).__name__} at {client.url}"
+                    self._stop.wait(0.05)  # down, paused or restarting: try again soon
+        finally:
+            session.close()
+
+    def _snapshot(self, client, service: str, first: bool) -> None:  # type: ignore[no-untyped-def]
+        body = client.breakers(timeout=(0.3, 2))
+        now = time.time()
+        names = [b["name"] for b in body["breakers"]]
+        for b in body["breakers"]:
+            self.history.append(BreakerInfo(self.breaker_id(service, b["name"]), b["state"], b["fail_max"] or 0,
+                                            b["reset_timeout"] or 0.0, body["enabled"], now))
+        if first:
+            missing = [e for e in self.system.spec.edges if e.source == service and e.breaker_name not in names]
+            detail = f"contract {body['contract']}, breakers {', '.join(names) or 'none'}"
+            if missing:
+                wanted = ", ".join(f"'{e.breaker_name}' ({e.name})" for e in missing)
+                detail += f"; no breaker named {wanted}: watch it with agent.watch(), or set the edge's breaker: to its name"
+            self.history.append(Observation(service, True, detail, now))
+            self._seen[service].set()

@@ -1,0 +1,222 @@
+"""Running one scenario: set up, act and record, roll back, judge.
+
+Rollback always happens: every applied fault is reverted and every unit is
+running again, whether the run ends normally, a step raises, or the user
+presses Ctrl-C (SIGTERM is turned into the same path by the CLI). A runner
+killed outright (SIGKILL) cannot roll back; the next run's `restore` does:
+it cleans every proxy of the system and starts or thaws every unit.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaos.checks import Verdict, evaluate_all
+from chaos.ui.console import Console
+from chaos.faults import Fault, FaultContext, Handle
+from chaos.clients.agent import Agents
+from chaos.errors import SetupError
+from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation
+from chaos.history.queries import delivery_summary
+from chaos.engine.load import LoadGenerator, read_back
+from chaos.engine.observe import BreakerWatcher
+from chaos.report import LogMarks, run_info, versions, write_run_folder
+from chaos.runtime import Runtime, Status
+from chaos.spec.options import RunOptions
+from chaos.spec.scenario import Scenario
+from chaos.spec.system import System
+from chaos.engine.restore import restore
+from chaos.clients.toxiproxy import Toxiproxy
+
+STATS_EVERY = 2.0
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    verdicts: list[Verdict]
+    history: History
+    wall_time: float
+    run_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    run_id: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+class Runner:
+    def __init__(self, system: System, scenario: Scenario, runtime: Runtime, console: Console, reports: Path | None = None,
+                 options: RunOptions | None = None):
+        self.system = system
+        self.options = options or RunOptions()
+        self.versions: dict[str, str] | None = None
+        self.scenario = scenario
+        self.runtime = runtime
+        self.console = console
+        self.reports = reports
+        self.toxiproxy = Toxiproxy(system.spec.toxiproxy.url)
+        self.history = History()
+        self.agents = Agents(system, runtime.agent_token, runtime.logs)
+        self.run_id = uuid.uuid4().hex[:8]
+        self._handles: dict[int, Handle] = {}
+
+    def run(self, keep_up: bool = False) -> RunResult:
+        """Run the scenario and judge it. SetupError if the system cannot be brought up."""
+        began = time.time()
+        logs = LogMarks(self.runtime, ["toxiproxy", *self.system.services])  # copy only this run's part of each log
+        was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
+        watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
+        load = None
+        interrupted = False
+        try:
+            self._set_up()
+            self.versions = self.versions or versions(self.toxiproxy)
+            watcher.start()
+            self._check_switch()
+            self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
+            load = LoadGenerator(
+                self.system, self.scenario.mix(self.system), self.scenario.load.rate, self.scenario.load.timeout,
+                self.history, self.scenario.seed, max_lag=self.scenario.load.max_lag,
+            )
+            t0 = time.time()
+            self.console.t0 = t0
+            self.history.append(Mark("load-start", t0, {"rate": self.scenario.load.rate}))
+            load.start()
+            self.console.line("load", f"{self.scenario.load.rate:g} req/s to {self.system.spec.entrypoint}: "
+                              + ", ".join(f"{r} {w}" for r, w in self.scenario.mix(self.system).items()))
+            self._timeline(t0)
+            load.stop()
+            if load.delivery is not None:
+                self.console.line("load", delivery_summary(load.delivery))
+            load = None
+            self.history.append(Mark("load-stop", time.time()))
+            self._revert_all()
+            n = read_back(self.system, self.history)
+            self.console.line("check", f"read back {n} acknowledged writes")
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            # A second Ctrl-C or SIGTERM (the CLI turns it into the same interrupt) must not cut the rollback short.
+            previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                if load is not None:
+                    load.stop()
+                self._rollback(close_breakers=interrupted)
+                watcher.stop()
+                if not was_up and not keep_up:
+                    self.console.line("setup", f"stopping what this run started: {', '.join(self.runtime.down())}")
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        self.history.append(Mark("run-end", time.time()))
+        verdicts = evaluate_all(self.scenario.checks, self.history, self.system, self.scenario.mix(self.system))
+        result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began, run_id=self.run_id)
+        result.run_dir = self._save(result, began, logs)
+        return result
+
+    # -- steps ----------------------------------------------------------------
+
+    def _set_up(self) -> None:
+        self.console.line("setup", "starting Toxiproxy and services (if not running)")
+        done = restore(self.system, self.runtime, self.toxiproxy, breakers=True, say=lambda s: self.console.line("setup", s))
+        for line in done.lines():
+            self.console.line("setup", line)
+
+    def _check_switch(self) -> None:
+        """SetupError when an agent says its breakers are not as the run asked:
+        `--breakers off` that silently did nothing would prove nothing."""
+        wanted = self.options.breakers == "on"
+        for info in self.history.of(Observation):
+            if not info.ok:
+                self.console.line("setup", f"warning: {info.detail}; checks of its breakers will be unknown")
+        seen = {i.breaker: i.enabled for i in self.history.of(BreakerInfo)}
+        wrong = sorted(b for b, enabled in seen.items() if enabled != wanted)
+        if wrong:
+            raise SetupError(f"the run asked for breakers {self.options.breakers}, but the agents report "
+                             f"{', '.join(wrong)} {'off' if wanted else 'on'}: is CHAOS_BREAKERS reaching those services?")
+
+    def _timeline(self, t0: float) -> None:
+        end = self.scenario.duration
+        actions: list[tuple[float, int, str]] = []
+        for i, fault in enumerate(self.scenario.faults):
+            for start, stop in fault.windows(end):
+                actions.append((start, i, "apply"))
+                if not fault.instant and stop < end:
+                    actions.append((stop, i, "revert"))
+        actions.sort(key=lambda a: (a[0], a[2] == "apply"))  # at one instant, revert before apply
+        next_stats = STATS_EVERY
+        for at, index, action in [*actions, (end, -1, "end")]:
+            while (now := time.time() - t0) < at:
+                wait = min(at, next_stats) - now
+                if wait > 0:
+                    time.sleep(wait)
+                if time.time() - t0 >= next_stats:
+                    self.console.stats(self.history, STATS_EVERY)
+                    # After a step longer than the interval (a restart), catch up
+                    # once: one line per tick that actually passed, not a burst.
+                    while next_stats <= time.time() - t0:
+                        next_stats += STATS_EVERY
+            if action == "apply":
+                self._apply(index, self.scenario.faults[index])
+            elif action == "revert":
+                self._revert(index)
+
+    def _apply(self, index: int, fault: Fault) -> None:
+        ctx = FaultContext(self.system, self.runtime, self.toxiproxy, self.history, self.run_id, self.agents)
+        started = time.time()
+        self.console.line("fault", fault.describe())
+        self._handles[index] = fault.apply(ctx)
+        self.history.append(FaultEvent(index, "start", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), started))
+        if fault.instant:
+            self._revert(index)  # over as soon as applied: record its end now
+
+    def _revert(self, index: int) -> None:
+        handle = self._handles.pop(index, None)
+        if handle is None:
+            return
+        fault = self.scenario.faults[index]
+        note = handle.revert()
+        ended = time.time()
+        self.history.append(FaultEvent(index, "end", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), ended, note))
+        self.console.line("fault", f"ended: {note}", ended)
+
+    def _revert_all(self) -> None:
+        for index in sorted(self._handles):
+            self._revert(index)
+
+    def _rollback(self, close_breakers: bool = False) -> None:
+        """Undo everything, whatever state the run was left in; report, never raise.
+        With `close_breakers` (an interrupted run, whose user was promised a
+        restored system) also restart services whose breakers the faults left
+        open; a finished run leaves them to recover on their own, as its
+        checks watched them do."""
+        for index in sorted(self._handles):
+            try:
+                self._revert(index)
+            except Exception as e:  # noqa: BLE001 - keep rolling back the rest
+                self.console.line("setup", f"reverting fault {index} failed: {e}; restoring the whole system")
+        self._handles.clear()
+        try:
+            done = restore(self.system, self.runtime, self.toxiproxy, breakers=close_breakers)
+            if done.restarted_for_breakers:
+                self.console.line("setup", f"restarted {', '.join(done.restarted_for_breakers)} to close breakers the faults left open")
+        except Exception as e:  # noqa: BLE001
+            self.console.line("setup", f"restore failed: {e}")
+
+    def _on_transition(self, t) -> None:  # type: ignore[no-untyped-def]
+        self.console.line("breaker", f"{t.breaker}  {t.old} -> {t.new}", t.at)
+
+    def _save(self, result: RunResult, began: float, logs: LogMarks) -> Path | None:
+        if self.reports is None:
+            return None
+        run_dir = self.reports / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}-{self.run_id}"
+        info = run_info(self.scenario, self.run_id, began, result.wall_time, result.passed, self.options, self.versions)
+        write_run_folder(run_dir, result.history, result.verdicts, info, logs)
+        return run_dir

@@ -1,0 +1,196 @@
+"""One history per run: everything that happened, with wall-clock times.
+
+Load, faults and breaker watchers only append here; checks only read. Times
+are `time.time()` seconds, the clock the services stamp their breaker
+transitions with, so events from every process line up on one axis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request the load generator sent, and how it ended."""
+
+    route: str
+    method: str
+    path: str
+    t_sched: float
+    t_start: float
+    t_end: float
+    status: int | None
+    error: str | None = None  # "timeout", "connection", ... when no answer came
+    fallback: str | None = None  # the fallback that answered: X-Fallback, or what the system file's fallback rule saw
+    fallback_reason: str | None = None
+    write_id: str | None = None  # for write routes: the id of an acknowledged write
+    write_body: dict[str, Any] | None = None  # what was written, for the read-back
+    write_key: str | None = None  # the write's idempotency key: a retry reuses it
+    attempt: int = 1  # 2 for the load generator's retry of a failed write
+    kind: str = "request"
+
+    @property
+    def latency(self) -> float:
+        return self.t_end - self.t_start
+
+    @property
+    def ok(self) -> bool:
+        """A full answer: 2xx/3xx and no fallback."""
+        return self.status is not None and 200 <= self.status < 400 and self.fallback is None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A breaker changed state; `at` is the service's own timestamp, `seen_at` ours."""
+
+    breaker: str  # its edge's name, e.g. "gateway->orders"
+    old: str
+    new: str
+    at: float
+    seen_at: float
+    kind: str = "transition"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerInfo:
+    """What a breaker looked like when the watcher first saw it (or saw its service restart)."""
+
+    breaker: str
+    state: str
+    fail_max: int
+    reset_timeout: float
+    enabled: bool
+    at: float
+    kind: str = "breaker-info"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Whether the toolkit could see a service's breakers through its agent,
+    and if not, why: the reason breaker checks give when they say unknown."""
+
+    service: str
+    ok: bool
+    detail: str
+    at: float
+    kind: str = "observation"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEvent:
+    """A fault began ("start") or ended ("end")."""
+
+    index: int
+    phase: str
+    fault: str  # its kind, e.g. "kill"
+    description: str
+    targets: tuple[str, ...]  # services it makes unavailable or slow
+    at: float
+    detail: str = ""
+    kind: str = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBack:
+    """After recovery, an acknowledged write was read back."""
+
+    route: str
+    write_id: str
+    status: int | None
+    ok: bool
+    detail: str
+    at: float
+    kind: str = "readback"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A milestone of the run: run-start, load-start, load-stop, run-end."""
+
+    name: str
+    at: float
+    detail: dict[str, Any] = field(default_factory=dict)
+    kind: str = "mark"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadDelivery:
+    """When load stopped: what it was asked to send against what it sent.
+
+    `sent` counts first attempts that actually started (retries excluded: they
+    are extra); `not_sent` those dropped because `cap` requests were already in
+    flight. Lags are t_start - t_sched of the sent ones, in seconds. `max_lag`
+    is the bound the scenario set for lag p99, and `keeps_time_up_to` the rate
+    this generator was measured to keep its schedule at.
+    """
+
+    asked: float  # req/s
+    seconds: float  # from load start to stop
+    sent: int
+    not_sent: int
+    delivered: float  # req/s that started
+    lag_p50: float
+    lag_p99: float
+    lag_max: float
+    max_lag: float
+    cap: int
+    keeps_time_up_to: float
+    at: float
+    kind: str = "load-delivery"
+
+
+Event = Request | Transition | BreakerInfo | Observation | FaultEvent | ReadBack | Mark | LoadDelivery
+E = TypeVar("E", Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)
+# With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
+_TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
+                           for t in (Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)}
+
+
+class History:
+    """An append-only, thread-safe list of events."""
+
+    def __init__(self, events: list[Event] | None = None):
+        self._events: list[Event] = list(events or [])
+        self._lock = threading.Lock()
+
+    def append(self, event: Event) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def __iter__(self) -> Iterator[Event]:
+        with self._lock:
+            return iter(list(self._events))
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def of(self, kind: type[E]) -> list[E]:
+        """The events of one type, in the order they were recorded."""
+        return [e for e in self if isinstance(e, kind)]
+
+    def mark(self, name: str) -> Mark | None:
+        return next((m for m in self.of(Mark) if m.name == name), None)
+
+    def write_jsonl(self, path: Path) -> None:
+        """Write every event as one JSON object a line."""
+        with path.open("w") as f:
+            for e in self:
+                f.write(json.dumps(dataclasses.asdict(e), separators=(",", ":")) + "\n")
+
+    @classmethod
+    def read_jsonl(cls, path: Path) -> "History":
+        events: list[Event] = []
+        for line in path.read_text().splitlines():
+            raw = json.loads(line)
+            kind = _TYPES[raw["kind"]]
+            if kind is FaultEvent:
+                raw["targets"] = tuple(raw["targets"])
+            events.append(kind(**raw))
+        return cls(events)

@@ -1,0 +1,160 @@
+"""Reading time windows and figures out of a history; shared by the checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from chaos.history import BreakerInfo, FaultEvent, History, LoadDelivery, Request, Transition
+
+DELIVERED_SHARE = 0.95  # of the asked rate, below which load was not delivered
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+    label: str = ""
+    targets: frozenset[str] = frozenset()
+
+    def holds(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+    @property
+    def length(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+def run_end(history: History) -> float:
+    """When load stopped (or the last event, for a history cut short)."""
+    mark = history.mark("load-stop") or history.mark("run-end")
+    if mark:
+        return mark.at
+    return max((getattr(e, "at", getattr(e, "t_end", 0.0)) for e in history), default=0.0)
+
+
+def load_start(history: History) -> float:
+    mark = history.mark("load-start")
+    if mark:
+        return mark.at
+    return min((r.t_start for r in history.of(Request)), default=0.0)
+
+
+def fault_windows(history: History, touching: frozenset[str] | None = None) -> list[Window]:
+    """The windows in which faults were active, optionally only those whose
+    targets include one of `touching`; an unended fault lasts to the run's end."""
+    open_: dict[int, FaultEvent] = {}
+    out = []
+    for e in sorted(history.of(FaultEvent), key=lambda e: e.at):
+        if e.phase == "start":
+            open_[e.index] = e
+        elif e.phase == "end" and e.index in open_:
+            start = open_.pop(e.index)
+            out.append(Window(start.at, e.at, start.description, frozenset(start.targets)))
+    out.extend(Window(s.at, run_end(history), s.description, frozenset(s.targets)) for s in open_.values())
+    if touching is not None:
+        out = [w for w in out if w.targets & touching]
+    return sorted(out, key=lambda w: w.start)
+
+
+def state_windows(history: History, breaker: str, state: str) -> list[Window]:
+    """The windows in which `breaker` was in `state`, from its transitions."""
+    transitions = sorted((t for t in history.of(Transition) if t.breaker == breaker), key=lambda t: t.at)
+    out = []
+    opened: float | None = None
+    for t in transitions:
+        if t.new == state and opened is None:
+            opened = t.at
+        elif t.new != state and opened is not None:
+            out.append(Window(opened, t.at, state))
+            opened = None
+    if opened is not None:
+        out.append(Window(opened, run_end(history), state))
+    return out
+
+
+def breaker_info(history: History, breaker: str) -> BreakerInfo | None:
+    infos = [i for i in history.of(BreakerInfo) if i.breaker == breaker]
+    return infos[-1] if infos else None
+
+
+def requests_in(history: History, routes: Iterable[str], windows: Iterable[Window]) -> list[Request]:
+    """Requests on `routes` that started inside any of `windows`."""
+    routes = set(routes)
+    windows = list(windows)
+    return [r for r in history.of(Request) if r.route in routes and any(w.holds(r.t_start) for w in windows)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def success_rate(requests: list[Request]) -> float:
+    return sum(r.ok for r in requests) / len(requests) if requests else math.nan
+
+
+def ms(seconds: float) -> str:
+    """0.0123 -> '12 ms'; 1.5 -> '1500 ms'."""
+    if math.isnan(seconds):
+        return "n/a"
+    return f"{seconds * 1000:.0f} ms"
+
+
+def load_delivery(history: History) -> LoadDelivery | None:
+    """What the load generator was asked to send against what it sent; None
+    for a history from before it recorded that (judge such a run as it was)."""
+    found = history.of(LoadDelivery)
+    return found[-1] if found else None
+
+
+def not_delivered(history: History) -> str | None:
+    """Why the load was not delivered, in words with its figures; None when it
+    was (or the history does not say). Not delivered: fewer than 95% of the
+    asked requests a second started, or the schedule lag p99 passed its bound."""
+    d = load_delivery(history)
+    if d is None:
+        return None
+    short = d.delivered < DELIVERED_SHARE * d.asked
+    late = d.lag_p99 > d.max_lag
+    if not (short or late):
+        return None
+    why = f"load not delivered: asked {d.asked:g} req/s, delivered {d.delivered:.0f}; lag p99 {duration(d.lag_p99)}"
+    if late:
+        why += f" (bound {duration(d.max_lag)})"
+    if d.not_sent:
+        why += f"; {d.not_sent} requests not sent: {d.cap} were already in flight, the generator's cap"
+    if d.asked > d.keeps_time_up_to:
+        why += f"; this load generator was measured keeping time up to {d.keeps_time_up_to:g} req/s, less than asked"
+    return why
+
+
+def delivery_summary(d: LoadDelivery) -> str:
+    """One line: 'asked 30 req/s, delivered 30.0 req/s (900 sent), lag p50 1 ms, p99 3 ms, max 9 ms'."""
+    line = (f"asked {d.asked:g} req/s, delivered {d.delivered:.1f} req/s ({d.sent} sent), "
+            f"lag p50 {duration(d.lag_p50)}, p99 {duration(d.lag_p99)}, max {duration(d.lag_max)}")
+    return line + (f", {d.not_sent} not sent (cap {d.cap} in flight)" if d.not_sent else "")
+
+
+def asked_rate(history: History) -> float | None:
+    """The rate the run asked for, as its load-start mark says (None before load starts)."""
+    mark = history.mark("load-start")
+    rate = mark.detail.get("rate") if mark else None
+    return float(rate) if rate is not None else None
+
+
+def started_in(history: History, start: float, end: float) -> list[Request]:
+    """First attempts that started in [start, end): what the generator delivered then."""
+    return [r for r in history.of(Request) if r.attempt == 1 and start <= r.t_start < end]
+
+
+def duration(seconds: float) -> str:
+    """0.0123 -> '12 ms'; 2.2 -> '2.2 s': a lag or bound as a person reads it."""
+    if math.isnan(seconds):
+        return "n/a"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"

@@ -1,0 +1,341 @@
+"""The local runtime: Toxiproxy and every service as processes on this machine.
+
+Each unit runs in its own process group (so a kill reaches gunicorn's master
+and its worker alike), with its output in STATE/logs/NAME.log. What was
+started is recorded in STATE/local.json, so a later run, `chaos down` or
+`make down` stops what an interrupted run left behind, and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from chaos.clients.agent import agent_env, agent_token
+from chaos.errors import SetupError
+from chaos.tools import TOXIPROXY_HINT, find_tool
+from chaos.engine.interrupts import deferred
+from chaos.runtime import TOXIPROXY, Status
+from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
+from chaos.spec.system import System
+from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
+
+STOP_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
+    host: str
+    port: int
+    ready: Callable[[], bool]
+    start_timeout: float
+
+
+class LocalRuntime:
+    """Runs a system's units as local process groups. See chaos.runtime.Runtime."""
+
+    def __init__(self, system: System, state_dir: Path, env: dict[str, str] | None = None):
+        self.system = system
+        self.state_dir = state_dir.resolve()
+        self.extra_env = dict(env or {})
+        self.agent_token = agent_token(self.state_dir)
+        self._http = requests.Session()
+        self._units = {u.name: u for u in self._plan()}
+
+    # -- the protocol ---------------------------------------------------------
+
+    def up(self) -> list[str]:
+        started = []
+        for name in self._units:
+            record = self._records().get(name)
+            if record and is_ours(record):
+                if record.fingerprint == self._fingerprint(self._units[name]):
+                    signal_group(record, signal.SIGCONT)  # a paused unit left by an interrupted run
+                    self._wait_ready(self._units[name], record)
+                    continue
+                self.stop(name)  # started with another configuration (e.g. BREAKERS): start afresh
+            if name == TOXIPROXY and self._foreign_toxiproxy():
+                continue
+            self.start(name)
+            started.append(name)
+        self._populate_proxies()
+        return started
+
+    def down(self) -> list[str]:
+        # Our own keep-alive connections first: gunicorn's graceful stop waits
+        # for open connections, and health checks leave one to every service.
+        self._http.close()
+        # All at once: each unit's graceful shutdown takes a moment, and
+        # waiting for them in turn would add those moments up.
+        records = [r for r in self._records().values() if is_ours(r)]
+        for record in records:
+            signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
+            signal_group(record, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for record in records:
+            if not wait_gone(record, max(0.0, deadline - time.monotonic())):
+                signal_group(record, signal.SIGKILL)
+                wait_gone(record, 5.0)
+        for name in list(self._units):
+            self._forget(name)
+        order = list(self._units)
+        return sorted((r.name for r in records), key=lambda n: -order.index(n) if n in order else 0)
+
+    def start(self, name: str) -> None:
+        unit = self._unit(name)
+        record = self._records().get(name)
+        if record and is_ours(record):
+            raise SetupError(f"{name} is already running (pid {record.pid})")
+        if _listening(unit.host, unit.port):
+            raise SetupError(
+                f"cannot start {name}: {unit.host}:{unit.port} is already in use by a process the toolkit did not start"
+            )
+        log = self.state_dir / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "data").mkdir(parents=True, exist_ok=True)
+        # Ctrl-C or SIGTERM waits until the process is recorded: one started but
+        # not recorded would hold its port, and nothing would ever stop it.
+        with log.open("ab") as out, deferred():
+            out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}: {' '.join(unit.command)}\n".encode())
+            out.flush()
+            try:
+                proc = subprocess.Popen(
+                    unit.command,
+                    cwd=unit.cwd,
+                    env={**os.environ, **unit.env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as e:
+                hint = f" ({TOXIPROXY_HINT})" if name == TOXIPROXY else ""
+                raise SetupError(f"cannot start {name}: {e.strerror}: {unit.command[0]}{hint}") from None
+            ticks = start_ticks(proc.pid)
+            record = Record(name, proc.pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
+            self._remember(record)
+        self._wait_ready(unit, record)
+
+    def stop(self, name: str) -> None:
+        record = self._records().get(name)
+        if record is None or not is_ours(record):
+            return
+        signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
+        signal_group(record, signal.SIGTERM)
+        if not wait_gone(record, STOP_GRACE):
+            signal_group(record, signal.SIGKILL)
+            wait_gone(record, 5.0)
+
+    def kill(self, name: str) -> None:
+        record = self._records().get(name)
+        if record is None or not signal_group(record, signal.SIGKILL):
+            raise SetupError(f"cannot kill {name}: it is not running under this runtime")
+        if not wait_gone(record, 5.0):
+            raise SetupError(f"{name} (pid {record.pid}) survived SIGKILL for 5 s")
+
+    def pause(self, name: str) -> None:
+        record = self._records().get(name)
+        if record is None or not signal_group(record, signal.SIGSTOP):
+            raise SetupError(f"cannot pause {name}: it is not running under this runtime")
+        if not wait_state(record, stopped=True, timeout=5.0):
+            raise SetupError(f"{name} (pid {record.pid}) did not stop on SIGSTOP within 5 s")
+
+    def resume(self, name: str) -> None:
+        record = self._records().get(name)
+        if record is not None and signal_group(record, signal.SIGCONT):
+            wait_state(record, stopped=False, timeout=5.0)
+
+    def restart(self, name: str) -> None:
+        record = self._records().get(name)
+        if record is not None and is_ours(record):
+            self.kill(name)
+        self.start(name)
+
+    def status(self, name: str) -> Status:
+        self._unit(name)
+        record = self._records().get(name)
+        if record is None or not is_ours(record):
+            return Status.STOPPED
+        return Status.PAUSED if state_letter(record.pid) in ("T", "t") else Status.RUNNING
+
+    def logs(self, name: str) -> Path | None:
+        self._unit(name)
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def identity(self, name: str) -> str | None:
+        """The pid and kernel start time of the unit's group leader, while it runs."""
+        record = self._records().get(name)
+        return f"{record.pid}/{record.start_ticks}" if record and is_ours(record) else None
+
+    def pid(self, name: str) -> int | None:
+        """The pid of the unit's process group leader, while it runs."""
+        record = self._records().get(name)
+        return record.pid if record and is_ours(record) else None
+
+    # -- planning -------------------------------------------------------------
+
+    def _plan(self) -> list[Unit]:
+        """Toxiproxy first, then services with the ones nobody depends on last."""
+        tp = self.system.spec.toxiproxy
+        url = urlsplit(tp.url)
+        binary = find_tool(tp.command[0], self.system.root) or tp.command[0]
+        units = [
+            Unit(
+                TOXIPROXY,
+                [binary, *tp.command[1:]],
+                self.system.root,
+                {},
+                url.hostname or "127.0.0.1",
+                url.port or 8474,
+                lambda: self._toxiproxy_ready(),
+                10.0,
+            )
+        ]
+        for name in self._service_order():
+            spec = self.system.services[name]
+            subst = {"python": sys.executable, "state": str(self.state_dir), "root": str(self.system.root)}
+            # The system file's own env wins: it may switch its agent off.
+            env = {**self.extra_env, **agent_env(name, spec, self.agent_token),
+                   **{k: v.format(**subst) for k, v in spec.env.items()}, "PORT": str(spec.port)}
+            health = spec.base_url + spec.health
+            units.append(
+                Unit(
+                    name,
+                    [part.format(**subst) for part in spec.command],
+                    (self.system.root / spec.cwd).resolve(),
+                    env,
+                    spec.host,
+                    spec.port,
+                    lambda url=health: self._healthy(url),
+                    spec.start_timeout,
+                )
+            )
+        return units
+
+    def _service_order(self) -> list[str]:
+        """Callees before callers, so a caller's first calls find them up."""
+        order: list[str] = []
+        edges = self.system.spec.edges
+
+        def visit(name: str, path: tuple[str, ...]) -> None:
+            if name in order or name in path:
+                return
+            for e in edges:
+                if e.source == name:
+                    visit(e.target, path + (name,))
+            order.append(name)
+
+        for name in self.system.services:
+            visit(name, ())
+        return order
+
+    def _unit(self, name: str) -> Unit:
+        try:
+            return self._units[name]
+        except KeyError:
+            raise SetupError(f"unknown unit '{name}' (known: {', '.join(self._units)})") from None
+
+    def _fingerprint(self, unit: Unit) -> str:
+        return hashlib.sha256(json.dumps([unit.command, unit.env, str(unit.cwd)]).encode()).hexdigest()[:16]
+
+    # -- readiness ------------------------------------------------------------
+
+    def _wait_ready(self, unit: Unit, record: Record) -> None:
+        deadline = time.monotonic() + unit.start_timeout
+        while time.monotonic() < deadline:
+            if unit.ready():
+                return
+            if not is_ours(record):
+                raise SetupError(f"{unit.name} exited while starting; last lines of {record.log}:\n{_tail(record.log)}")
+            time.sleep(0.05)
+        self.stop(unit.name)
+        raise SetupError(f"{unit.name} was not ready after {unit.start_timeout:.0f} s; last lines of {record.log}:\n{_tail(record.log)}")
+
+    def _healthy(self, url: str) -> bool:
+        try:
+            return self._http.get(url, timeout=(0.2, 1.0)).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def _toxiproxy_ready(self) -> bool:
+        try:
+            Toxiproxy(self.system.spec.toxiproxy.url, timeout=(0.2, 1.0)).version()
+            return True
+        except ToxiproxyError:
+            return False
+
+    def _foreign_toxiproxy(self) -> bool:
+        """A Toxiproxy we did not start already answers at the URL: use it."""
+        return self._toxiproxy_ready()
+
+    def _populate_proxies(self) -> None:
+        proxies = [p.model_dump() for p in self.system.proxies.values()]
+        Toxiproxy(self.system.spec.toxiproxy.url).populate(proxies)
+
+    # -- the state file -------------------------------------------------------
+
+    @property
+    def _state_file(self) -> Path:
+        return self.state_dir / "local.json"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / "local.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                data = json.loads(self._state_file.read_text()) if self._state_file.exists() else {}
+            except json.JSONDecodeError:
+                data = {}
+            yield data
+            tmp = self._state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=2))
+            tmp.replace(self._state_file)
+
+    def _records(self) -> dict[str, Record]:
+        if not self._state_file.exists():
+            return {}
+        try:
+            data = json.loads(self._state_file.read_text())
+        except json.JSONDecodeError:
+            return {}
+        return {name: Record(**raw) for name, raw in data.get("units", {}).items()}
+
+    def _remember(self, record: Record) -> None:
+        with self._locked() as data:
+            data.setdefault("units", {})[record.name] = record.to_json()
+
+    def _forget(self, name: str) -> None:
+        with self._locked() as data:
+            data.setdefault("units", {}).pop(name, None)
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,46 @@
+"""The typed inputs: the system file, scenario files and what they are built from.
+
+`load_system` is here, not in `system`, so that the system's own checks and
+the Docker cross-checks (`docker_check`) each import `system` and nothing
+imports back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydantic
+
+from chaos.errors import ConfigError
+from chaos.spec.docker_check import check_docker
+from chaos.spec.source import Source, load_yaml, validate
+from chaos.spec.system import SYSTEM_VOCABULARY, Proxy, System, SystemSpec, cross_check
+
+
+def load_system(path: Path) -> System:
+    """Load and cross-check a system file and its proxy list; ConfigError on any problem."""
+    source = load_yaml(path)
+    spec: SystemSpec = validate(SystemSpec, source, SYSTEM_VOCABULARY)
+    proxies_path = path.parent / spec.toxiproxy.proxies
+    proxies = _load_proxies(proxies_path, source)
+    system = System(spec, path, proxies)
+    cross_check(system, source)
+    if spec.docker:
+        docker_proxies = _load_proxies(path.parent / spec.docker.proxies, source, ("docker", "proxies"))
+        system.docker_proxies = {p.name: p for p in docker_proxies}
+        check_docker(system, source)
+    return system
+
+
+def _load_proxies(path: Path, source: Source, loc: tuple[str, ...] = ("toxiproxy", "proxies")) -> list[Proxy]:
+    try:
+        raw = json.loads(path.read_text())
+        return pydantic.TypeAdapter(list[Proxy]).validate_python(raw)
+    except FileNotFoundError:
+        raise source.error(loc, f"proxy list {path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(path, e.lineno, None, f"invalid JSON: {e.msg}") from None
+    except pydantic.ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(path, None, ".".join(map(str, err["loc"])), err["msg"]) from None
