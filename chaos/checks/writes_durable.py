@@ -38,7 +38,11 @@ class WritesDurable(Check):
         before = sum(r.t_end < first for r in acked)
         during = sum(first <= r.t_end < last for r in acked)
         read = {b.write_id: b for b in history.of(ReadBack)}
-        missing = sorted({r.write_id for r in acked if r.write_id not in read or not read[r.write_id].ok})
+        # Lost for sure: the service said it is not there (404) or gave it back
+        # different. A read-back that got no answer (a timeout, a 5xx from a
+        # system still busy) proves nothing either way.
+        missing = sorted({r.write_id for r in acked if r.write_id in read and _lost(read[r.write_id])})
+        unread = sorted({r.write_id for r in acked if r.write_id not in read or not (read[r.write_id].ok or _lost(read[r.write_id]))})
         ids_by_key: dict[str, set[str]] = {}
         for r in acked:
             if r.write_key is not None:
@@ -57,6 +61,15 @@ class WritesDurable(Check):
             return self.verdict("fail", f"{evidence}; {len(doubled)} written twice under one key: {detail}", doubled=len(doubled))
         if shared:
             return self.verdict("fail", f"{evidence}; one id acknowledged for different writes: {', '.join(shared[:5])}", doubled=len(shared))
+        if unread:
+            details = "; ".join(read[i].detail if i in read else f"{i}: never read back" for i in unread[:5])
+            return self.verdict("unknown", f"{evidence}; {len(unread)} could not be read back, so whether they survived is unknown: "
+                                           f"{details}", acked=len(acked), unread=len(unread))
         unique = len({r.write_id for r in acked})
         retries = f"; {retried} failed writes retried with their key, none stored twice" if retried else ""
         return self.verdict("pass", f"{evidence}; all {unique} read back intact{retries}", acked=len(acked), missing=0, retried=retried)
+
+
+def _lost(b: ReadBack) -> bool:
+    """The read-back says the write is gone or changed (not merely unanswered)."""
+    return b.status == 404 or (b.status is not None and 200 <= b.status < 300 and not b.ok)

@@ -124,3 +124,23 @@ def test_two_runs_side_by_side_on_one_machine_both_pass(tmp_path, system):
     moved = outs["users-down"].splitlines()[1]
     assert "every port +" in moved and "entrypoint http://127.0.0.1:5100" not in moved
     assert "every port +" not in outs["order-down"]
+
+
+def test_a_scenario_asking_more_than_the_machine_can_take_says_load_not_delivered(tmp_path):
+    """1000 req/s of the shop's mix is more than this machine serves: the run
+    exits 1 and every check that judges the load's latency or success says
+    UNKNOWN, naming asked against delivered, instead of judging the system by
+    load it never got (the same at 30 req/s passes: order-down above)."""
+    text = (ROOT / "scenarios" / "order-down.yaml").read_text()
+    text = text.replace("name: order-down", "name: order-down-1000").replace("rate: 30", "rate: 1000")
+    text = text.replace("duration: 30s", "duration: 12s").replace("at: 8s", "at: 4s").replace("duration: 10s", "duration: 4s")
+    path = tmp_path / "order-down-1000.yaml"
+    path.write_text(text)
+    result = chaos("run", str(path), "--reports", str(tmp_path / "reports"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    found = verdicts(tmp_path / "reports")
+    judged_by_load = ["breaker gateway->orders opens within 3 s", "gateway->orders fails fast", "unaffected routes contained"]
+    for title in judged_by_load:
+        assert found[title]["status"] == "unknown", found[title]
+        assert found[title]["evidence"].startswith("load not delivered: asked 1000 req/s, delivered "), found[title]["evidence"]
+    assert "fail" not in {v["status"] for t, v in found.items() if t in judged_by_load}

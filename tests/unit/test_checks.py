@@ -209,3 +209,16 @@ def test_fails_fast_without_a_control_route_takes_the_routes_own_baseline(system
     history = History([e for e in run() if not (isinstance(e, Request) and e.route == "user")])
     v = only_affected.evaluate(history, system)
     assert v.status == "pass" and "their own p99 before the fault 20 ms + 200 ms" in v.evidence
+
+
+def test_writes_durable_is_unknown_when_read_backs_got_no_answer(system):
+    from chaos.history import History, ReadBack
+
+    history = History([e for e in run() if not (isinstance(e, ReadBack) and e.write_id in ("3", "4"))])
+    for wid in ("3", "4"):
+        history.append(ReadBack("place-order", wid, None, False, f"{wid}: GET /api/orders/{wid} -> ReadTimeout", 0.0))
+    v = WRITES.evaluate(history, system)
+    assert v.status == "unknown" and "2 could not be read back" in v.evidence and "ReadTimeout" in v.evidence
+    history.append(ReadBack("place-order", "5", 404, False, "5: GET /api/orders/5 -> 404", 1.0))  # and one surely gone
+    v = WRITES.evaluate(history, system)
+    assert v.status == "fail" and "1 not read back intact" in v.evidence
