@@ -174,8 +174,10 @@ def _warn_blind(scenario, system: System, say) -> None:  # type: ignore[no-untyp
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from chaos.engine.runner import Runner  # imported here: `chaos list` should not pay for it
+    from chaos.engine.runner import Runner, warm_up  # imported here: `chaos list` should not pay for it
 
+    if not args.dry_run:
+        warm_up()
     system = _system(args)
     scenario = _scenario(args, system)
     scenario.check_runtime(args.runtime)

@@ -57,11 +57,11 @@ class BreakerWatcher:
                 self.history.append(Observation(name, False, f"{name}'s agent could not be read: {why}", time.time()))
 
     def stop(self) -> None:
-        """Stop watching; safe before start (a run interrupted in its set-up rolls back through here)."""
+        """Stop watching, at once; safe before start (a run interrupted in its
+        set-up rolls back through here). A poll still in flight is not waited
+        for: its thread records nothing more and ends when the poll returns
+        (within POLL_WAIT), closing its connection."""
         self._stop.set()
-        for t in self._threads:
-            if t.ident is not None:  # joining a thread never started raises
-                t.join(timeout=POLL_WAIT + 3)
 
     def breaker_id(self, service: str, name: str) -> str:
         """gateway's breaker 'orders' is the breaker of edge 'gateway->orders'."""
@@ -88,7 +88,7 @@ class BreakerWatcher:
                         continue
                     seen = time.time()
                     for t in body["transitions"]:
-                        if t["seq"] <= after:
+                        if t["seq"] <= after or self._stop.is_set():
                             continue
                         event = Transition(self.breaker_id(service, t["breaker"]), t["from"] or "closed", t["to"], t["at"], seen)
                         self.history.append(event)
@@ -105,6 +105,8 @@ class BreakerWatcher:
 
     def _snapshot(self, client, service: str, first: bool) -> None:  # type: ignore[no-untyped-def]
         body = client.breakers(timeout=(0.3, 2))
+        if self._stop.is_set():
+            return
         now = time.time()
         names = [b["name"] for b in body["breakers"]]
         for b in body["breakers"]:
