@@ -63,7 +63,11 @@ class LocalRuntime:
     # -- the protocol ---------------------------------------------------------
 
     def up(self) -> list[str]:
-        started = []
+        # Every unit is spawned first and then waited for, all at once: a
+        # service's /health needs none of the others, and no request is sent
+        # before up returns, so the order of starting does not matter while
+        # the time each takes to boot does not add up.
+        spawned = []
         for name in self._units:
             record = self._records().get(name)
             if record and is_ours(record):
@@ -71,13 +75,14 @@ class LocalRuntime:
                     signal_group(record, signal.SIGCONT)  # a paused unit left by an interrupted run
                     self._wait_ready(self._units[name], record)
                     continue
-                self.stop(name)  # started with another configuration (e.g. BREAKERS): start afresh
+                self.stop(name)  # started with another configuration (e.g. CHAOS_BREAKERS): start afresh
             if name == TOXIPROXY and self._foreign_toxiproxy():
                 continue
-            self.start(name)
-            started.append(name)
+            spawned.append(self._spawn(name))
+        for unit, record in spawned:
+            self._wait_ready(unit, record)
         self._populate_proxies()
-        return started
+        return [unit.name for unit, _ in spawned]
 
     def down(self) -> list[str]:
         # Our own keep-alive connections first: gunicorn's graceful stop waits
@@ -100,6 +105,10 @@ class LocalRuntime:
         return sorted((r.name for r in records), key=lambda n: -order.index(n) if n in order else 0)
 
     def start(self, name: str) -> None:
+        self._wait_ready(*self._spawn(name))
+
+    def _spawn(self, name: str) -> tuple[Unit, Record]:
+        """Start the unit's process and record it; not yet ready."""
         unit = self._unit(name)
         record = self._records().get(name)
         if record and is_ours(record):
@@ -132,7 +141,7 @@ class LocalRuntime:
             ticks = start_ticks(proc.pid)
             record = Record(name, proc.pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
             self._remember(record)
-        self._wait_ready(unit, record)
+        return unit, record
 
     def stop(self, name: str) -> None:
         record = self._records().get(name)
