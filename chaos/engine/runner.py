@@ -18,7 +18,7 @@ from pathlib import Path
 
 from chaos.checks import Verdict, evaluate_all
 from chaos.ui.console import Console
-from chaos.faults import Fault, FaultContext, Handle
+from chaos.faults import Fault, FaultContext, Handle, is_instant
 from chaos.clients.agent import Agents
 from chaos.errors import SetupError
 from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation
@@ -168,7 +168,7 @@ class Runner:
         for i, fault in enumerate(self.scenario.faults):
             for start, stop in fault.windows(end):
                 actions.append((start, i, "apply"))
-                if not fault.instant and stop < end:
+                if not is_instant(fault) and stop < end:
                     actions.append((stop, i, "revert"))
         actions.sort(key=lambda a: (a[0], a[2] == "apply"))  # at one instant, revert before apply
         next_stats = STATS_EVERY
@@ -194,7 +194,7 @@ class Runner:
         self.console.line("fault", fault.describe())
         self._handles[index] = fault.apply(ctx)
         self.history.append(FaultEvent(index, "start", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), started))
-        if fault.instant:
+        if is_instant(fault):
             self._revert(index)  # over as soon as applied: record its end now
 
     def _revert(self, index: int) -> None:

@@ -47,13 +47,25 @@ class Flap(Model):
     off: Seconds = Field(gt=0)
 
 
+class Instant:
+    """An optional trait: a fault that happens and is over (a restart). It
+    takes no duration or flap, and its end is recorded as soon as it is applied."""
+
+
+class OnlyOn:
+    """An optional trait: a fault kind that works on some runtimes only (a
+    network partition needs Docker's networks). A scenario using it on another
+    runtime is refused before anything starts."""
+
+    runtimes: ClassVar[frozenset[str]]
+
+
+def is_instant(fault: "Fault") -> bool:
+    return isinstance(fault, Instant)
+
+
 class Fault(Model):
     """Base of every fault spec: when it starts and how long it lasts."""
-
-    # An instant fault (a restart) happens and is over: it takes no duration.
-    instant: ClassVar[bool] = False
-    # The runtimes this fault kind works on; None: every runtime.
-    runtimes: ClassVar[frozenset[str] | None] = None
 
     kind: str
     at: Seconds = Field(description="when it starts, from the start of load")
@@ -81,7 +93,7 @@ class Fault(Model):
 
     def timeline(self, scenario_end: float) -> list[tuple[float, str]]:
         """(seconds from load start, what happens) for `chaos describe`."""
-        if self.instant:
+        if is_instant(self):
             return [(self.at, self.describe())]
         out = []
         for start, end in self.windows(scenario_end):
@@ -202,4 +214,5 @@ def fault_union() -> Any:
     return Annotated[Union[members], Field(discriminator="kind")]  # type: ignore[valid-type]
 
 
-__all__ = ["FAULTS", "EdgeFault", "Fault", "FaultContext", "Flap", "Handle", "ServiceFault", "ToxicFault", "fault_union", "register"]
+__all__ = ["FAULTS", "EdgeFault", "Fault", "FaultContext", "Flap", "Handle", "Instant", "OnlyOn", "ServiceFault", "ToxicFault",
+           "fault_union", "is_instant", "register"]

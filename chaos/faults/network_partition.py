@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from chaos.errors import SetupError
-from chaos.faults import FaultContext, Handle, ServiceFault, register
+from chaos.faults import FaultContext, Handle, OnlyOn, ServiceFault, register
 from chaos.runtime import Partitionable
 
 
 @register
-class NetworkPartition(ServiceFault):
-    runtimes: ClassVar[frozenset[str] | None] = frozenset({"docker"})
+class NetworkPartition(ServiceFault, OnlyOn):
+    runtimes: ClassVar[frozenset[str]] = frozenset({"docker"})
     kind: Literal["network_partition"]
 
     def describe(self) -> str:

@@ -1,14 +1,13 @@
 """restart: kill a service and start it again at once (an instant fault:
 it takes no duration; the fault is over when the service is healthy)."""
 
-from typing import ClassVar, Literal
+from typing import Literal
 
-from chaos.faults import FaultContext, Handle, ServiceFault, register
+from chaos.faults import FaultContext, Handle, Instant, ServiceFault, register
 
 
 @register
-class Restart(ServiceFault):
-    instant: ClassVar[bool] = True
+class Restart(ServiceFault, Instant):
     kind: Literal["restart"]
 
     def describe(self) -> str:

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from chaos.checks import CHECKS, Check, check_union
 from chaos.errors import ConfigError, ConfigErrors
-from chaos.faults import FAULTS, Fault, fault_union
+from chaos.faults import FAULTS, Fault, OnlyOn, fault_union, is_instant
 from chaos.spec.model import Model, Seconds, model_vocabulary
 from chaos.spec.parameters import Parameter, resolve
 from chaos.spec.source import Source, load_yaml, validate
@@ -105,7 +105,7 @@ class Scenario:
     def check_runtime(self, runtime: str) -> None:
         """ConfigError naming the first fault this runtime cannot inject."""
         for i, fault in enumerate(self.faults):
-            if fault.runtimes is not None and runtime not in fault.runtimes:
+            if isinstance(fault, OnlyOn) and runtime not in fault.runtimes:
                 raise ConfigError(self.path, None, f"faults[{i}].kind",
                                   f"{fault.kind} works on the {' and '.join(sorted(fault.runtimes))} runtime only, not {runtime}")
 
@@ -210,7 +210,7 @@ def _cross_check(spec: pydantic.BaseModel, source: Source, system: System, named
         if end > spec.duration:
             problems.append(source.error(("faults", i, "duration" if fault.duration else "at"),
                                          f"the fault would end at {end:g} s, after the scenario's duration of {spec.duration:g} s"))
-        if fault.instant and (fault.duration is not None or fault.flap is not None):
+        if is_instant(fault) and (fault.duration is not None or fault.flap is not None):
             problems.append(source.error(("faults", i, "duration" if fault.duration is not None else "flap"),
                                          f"a {fault.kind} is instant: it takes no duration or flap"))
         if fault.at <= 0:
