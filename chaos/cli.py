@@ -176,8 +176,6 @@ def _warn_blind(scenario, system: System, say) -> None:  # type: ignore[no-untyp
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from chaos.engine.runner import Runner, warm_up  # imported here: `chaos list` should not pay for it
 
-    if not args.dry_run:
-        warm_up()
     system = _system(args)
     scenario = _scenario(args, system)
     scenario.check_runtime(args.runtime)
@@ -188,6 +186,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             console.say(line)
         console.say(f"\ndry run: valid; would run with breakers {args.breakers} on the {args.runtime} runtime; nothing started")
         return EXIT_PASS
+    warm_up()  # only for a valid scenario that will run: a refused one exits at once
     console = _console_for(scenario, args, console)
     console.say(f"scenario {scenario.name}: {scenario.description}")
     moved = f", every port +{system.port_offset} (entrypoint {system.entrypoint.base_url})" if system.port_offset else ""
