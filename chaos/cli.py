@@ -182,6 +182,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = _scenario(args, system)
     scenario.check_runtime(args.runtime)
     runtime = _runtime(args, system, args.breakers)
+    _warn_budget(system, console.say)
     _warn_blind(scenario, system, console.say)
     if args.dry_run:
         for line in scenario.plan(system):
@@ -336,8 +337,16 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASS
 
 
+def _warn_budget(system: System, say) -> None:  # type: ignore[no-untyped-def]
+    from chaos.spec.budget import timeout_budget
+
+    for warning in timeout_budget(system):
+        say(f"warning: {warning}")
+
+
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
+    _warn_budget(system, lambda line: print(line, file=sys.stderr))
     if not args.files:
         _scenarios_folder(system)
     files = args.files or [system.scenarios_dir / f"{n}.yaml" for n in list_scenarios(system)]
