@@ -43,7 +43,7 @@ def timeout_budget(system: System) -> list[SpecWarning]:
     edges = system.spec.edges
     out = []
     for i, edge in enumerate(edges):
-        behind = _longest_wait(edge.target, edges)
+        behind = longest_wait(edge.target, edges)
         if behind is None or edge.read_timeout >= behind.read_timeout:
             continue
         loc = ("edges", i, "read_timeout")
@@ -56,7 +56,9 @@ def timeout_budget(system: System) -> list[SpecWarning]:
     return out
 
 
-def _longest_wait(service: str, edges: list[EdgeSpec]) -> EdgeSpec | None:
+def longest_wait(service: str, edges: list[EdgeSpec]) -> EdgeSpec | None:
+    """The edge out of `service` with the longest read timeout: how long the
+    service may wait on others before it answers; None when it calls nobody."""
     # B's own timeout caps what C does behind it, so B's worst wait is its
     # longest read timeout, not a sum down the chain.
     calls = [e for e in edges if e.source == service]
