@@ -24,7 +24,7 @@ from chaos.errors import ConfigError
 from chaos.history import BreakerStats, History, Request, Transition
 from chaos.history.queries import Window, breaker_info, fault_windows, load_start, percentile, run_end, state_windows
 from chaos.spec import load_system
-from chaos.spec.budget import longest_wait
+from chaos.spec.budget import longest_wait, possessive
 from chaos.spec.system import EdgeSpec, System
 
 FALSE_TRIPS = 2.0  # a read timeout under this many healthy p99s times out healthy calls
@@ -296,9 +296,9 @@ def _reset_timeout(history: History, info: dict[str, Any], edge: EdgeSpec, reset
         recovery = closed - w.end
         text += f"; closed {_s(recovery)} after it ended"
         if failed_after >= 2:
-            out.append(Advice("reset_timeout", "warn", text + f": {_s(reset)} is much shorter than {edge.target}'s own recovery "
-                                                              f"(~{_s(recovery)}): each failed trial costs a caller a failed call; "
-                                                              f"~{_s(_round_up(recovery))} would fail fewer", figures))
+            out.append(Advice("reset_timeout", "warn", text + f": {_s(reset)} is much shorter than {possessive(edge.target)} own "
+                                                              f"recovery (~{_s(recovery)}): each failed trial costs a caller a failed "
+                                                              f"call; ~{_s(math.ceil(recovery))} would fail fewer", figures))
         elif recovery > max(1.0, reset / 2):
             out.append(Advice("reset_timeout", "ok", text + f": the breaker kept refusing a recovered {edge.target} for up to "
                                                             f"{_s(reset)}; a shorter reset timeout closes sooner, at the price of "

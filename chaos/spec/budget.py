@@ -50,7 +50,7 @@ def timeout_budget(system: System) -> list[SpecWarning]:
         line = system.source.line_of(loc) if system.source is not None else None
         out.append(SpecWarning(
             system.path, line, format_loc(loc),
-            f"{edge.name}: read timeout {_s(edge.read_timeout)} is shorter than {_own(edge.target)} own wait on "
+            f"{edge.name}: read timeout {_s(edge.read_timeout)} is shorter than {possessive(edge.target)} own wait on "
             f"{behind.target} ({behind.name} read timeout {_s(behind.read_timeout)}): {edge.source} gives up before "
             f"{edge.target} can fail over; make it at least {_s(behind.read_timeout)} plus {edge.target}'s own work"))
     return out
@@ -65,7 +65,8 @@ def longest_wait(service: str, edges: list[EdgeSpec]) -> EdgeSpec | None:
     return max(calls, key=lambda e: e.read_timeout, default=None)
 
 
-def _own(name: str) -> str:
+def possessive(name: str) -> str:
+    """orders -> orders'; gateway -> gateway's."""
     return f"{name}'" if name.endswith("s") else f"{name}'s"
 
 

@@ -28,30 +28,32 @@ def _req(route: str, start: float, latency: float, status: int = 200, fallback: 
                    reason if fallback else None)
 
 
-def _state(t: float) -> str:
+def _state(t: float, moves: list[tuple[str, str, float]]) -> str:
     state = "closed"
-    for _, new, at in MOVES:
+    for _, new, at in moves:
         if at <= t:
             state = new
     return state
 
 
-def order_slow_history(blips: tuple[float, ...] = (25.0,), stats: bool = True, duration: float = 30.0) -> History:
-    """The run's history. `blips` are times of isolated failures of gateway->orders
-    outside the fault; `stats` False leaves out the BreakerStats (an old run)."""
+def order_slow_history(blips: tuple[float, ...] = (25.0,), stats: bool = True, duration: float = 30.0,
+                       moves: list[tuple[str, str, float]] = MOVES) -> History:
+    """The run's history. `blips` are times of failures of gateway->orders
+    outside the fault; `stats` False leaves out the BreakerStats (an old run);
+    `moves` are gateway->orders' transitions (old, new, seconds from load start)."""
     rng = random.Random(3)
     h = History([Mark("load-start", T0, {"rate": 30})])
     for edge, fail_max, reset in (("gateway->users", 5, 5.0), ("gateway->orders", 5, 5.0), ("orders->inventory", 3, 2.0)):
         h.append(BreakerInfo(edge, "closed", fail_max, reset, True, T0 - 0.5))
     h.append(FaultEvent(0, "start", "latency", "latency 3000 ms on gateway->orders (downstream)", ("orders",), T0 + FAULT[0]))
     h.append(FaultEvent(0, "end", "latency", "latency 3000 ms on gateway->orders (downstream)", ("orders",), T0 + FAULT[1]))
-    for old, new, at in MOVES:
+    for old, new, at in moves:
         h.append(Transition("gateway->orders", old, new, T0 + at, T0 + at + 0.002))
     routes = [r for r, w in MIX.items() for _ in range(w)]
     i, t = 0, 0.0
     while t < duration:
         route = routes[i % len(routes)]
-        if route in NEEDS_ORDERS and _state(t) != "closed":
+        if route in NEEDS_ORDERS and _state(t, moves) != "closed":
             h.append(_req(route, t, 0.003, 200, "orders"))  # refused at once: the fallback
         elif route in NEEDS_ORDERS and FAULT[0] <= t < FAULT[1]:
             h.append(_req(route, t, 1.0, 200, "orders", "failure"))  # waited out the read timeout
