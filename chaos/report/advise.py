@@ -153,6 +153,7 @@ def _read_timeout(history: History, system: System, info: dict[str, Any], edge: 
     if isinstance(figures, str):
         return Advice("read_timeout", "unknown", f"read timeout {_s(t)}: {figures}: no read-timeout advice")
     p50, p99, worst, source = figures["p50"], figures["p99"], figures["max"], figures["source"]
+    worst = max(worst, 1e-4)  # a clock that said 0 s must not divide by zero; 0.1 ms is below anything a network call takes
     seen = f"healthy calls p50 {_s(p50)}, p99 {_s(p99)}, max {_s(worst)} ({source})"
     floor = 0.0
     behind = longest_wait(edge.target, system.spec.edges)
