@@ -111,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--proxy-base", type=int, default=None, help="the first proxy listen port (default: Toxiproxy's port + 1000)")
     init.add_argument("--force", action="store_true", help="overwrite files that exist")
     init.set_defaults(func=cmd_init)
+    advise = sub.add_parser("advise", help="advice on each edge's read timeout, fail_max and reset timeout from a run's evidence",
+                            description="Read a run folder (history.jsonl, run.json and the system file the run used; "
+                                        "--system when run.json does not name one that exists) and advise per edge, "
+                                        "citing the figures each line stands on.")
+    advise.add_argument("run_dir", type=Path, help="a run folder, reports/<time>-<scenario>-<run id>/")
+    advise.add_argument("--json", action="store_true", help="print the advice as JSON, for machines")
+    advise.set_defaults(func=cmd_advise)
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="*", type=Path, help="default: every scenario")
     validate.set_defaults(func=cmd_validate)
@@ -180,6 +187,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = _scenario(args, system)
     scenario.check_runtime(args.runtime)
     runtime = _runtime(args, system, args.breakers)
+    _warn_budget(system, console.say)
     _warn_blind(scenario, system, console.say)
     if args.dry_run:
         for line in scenario.plan(system):
@@ -323,6 +331,20 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASS
 
 
+def cmd_advise(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from chaos.report.advise import advise_run, as_json, lines
+
+    info, found = advise_run(args.run_dir, args.system)
+    if args.json:
+        console.say(json.dumps(as_json(info, found), indent=2))
+    else:
+        for line in lines(found):
+            console.say(line)
+    return EXIT_PASS
+
+
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
     _scenarios_folder(system)
@@ -335,8 +357,16 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASS
 
 
+def _warn_budget(system: System, say) -> None:  # type: ignore[no-untyped-def]
+    from chaos.spec.budget import timeout_budget
+
+    for warning in timeout_budget(system):
+        say(f"warning: {warning}")
+
+
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
+    _warn_budget(system, lambda line: print(line, file=sys.stderr))
     if not args.files:
         _scenarios_folder(system)
     files = args.files or [system.scenarios_dir / f"{n}.yaml" for n in list_scenarios(system)]

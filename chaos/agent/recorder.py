@@ -8,6 +8,7 @@ threads, never while holding a lock across the guarded call.
 from __future__ import annotations
 
 import collections
+import math
 import os
 import threading
 import time
@@ -78,6 +79,19 @@ def failure_reason(exc: BaseException) -> str:
     return reason if isinstance(reason, str) and reason else type(exc).__name__
 
 
+def latency(durations: list[float]) -> dict[str, Any]:
+    """`{"window": n, "p50", "p90", "p99", "max"}` of call durations in
+    seconds, nearest-rank percentiles; every figure null when n is 0."""
+    if not durations:
+        return {"window": 0, "p50": None, "p90": None, "p99": None, "max": None}
+    ordered = sorted(durations)
+
+    def rank(q: int) -> float:
+        return ordered[max(1, math.ceil(q * len(ordered) / 100)) - 1]
+
+    return {"window": len(ordered), "p50": rank(50), "p90": rank(90), "p99": rank(99), "max": ordered[-1]}
+
+
 class BreakerRecorder:
     """One watched breaker's record: what adapters report goes here.
 
@@ -93,6 +107,9 @@ class BreakerRecorder:
         self._seconds = dict.fromkeys(KINDS, 0.0)
         self._reasons: dict[str, int] = {}
         self._window: collections.deque[bool] = collections.deque(maxlen=WINDOW)
+        # Durations of the last WINDOW calls that ran, whatever their outcome:
+        # the evidence `chaos advise` chooses a read timeout from.
+        self._durations: collections.deque[float] = collections.deque(maxlen=WINDOW)
         self._transitions: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def transition(self, old: str | None, new: str) -> None:
@@ -108,6 +125,7 @@ class BreakerRecorder:
         with self._lock:
             self._calls[kind] += 1
             self._seconds[kind] += seconds
+            self._durations.append(seconds)
             if kind != "ignored":
                 self._window.append(kind == "failed")
             if kind == "failed":
@@ -123,9 +141,10 @@ class BreakerRecorder:
         fallback.note(self.name, "breaker-open")
 
     def counters(self) -> dict[str, Any]:
-        """`{"calls": {...}, "failures_by_reason": {...}}` as GET /breakers shows them."""
+        """`{"calls": {...}, "failures_by_reason": {...}, "latency": {...}}` as GET /breakers shows them."""
         with self._lock:
-            return {"calls": dict(self._calls), "failures_by_reason": dict(self._reasons)}
+            durations = list(self._durations)
+            return {"calls": dict(self._calls), "failures_by_reason": dict(self._reasons), "latency": latency(durations)}
 
     def metrics(self) -> dict[str, Any]:
         """Counts, summed seconds, the window's failure rate (-1 below MIN_CALLS)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import requests
 
 from chaos.clients.agent import Agents, ContractError
-from chaos.history import BreakerInfo, History, Observation, Transition
+from chaos.history import BreakerInfo, BreakerStats, History, Observation, Transition
 from chaos.spec.system import System
 
 # Seconds an agent may hold a long poll. Short, so stopping the watcher costs
@@ -62,6 +62,29 @@ class BreakerWatcher:
         for: its thread records nothing more and ends when the poll returns
         (within POLL_WAIT), closing its connection."""
         self._stop.set()
+
+    def final_stats(self) -> list[BreakerStats]:
+        """Ask every agent for its breakers once more and record a BreakerStats
+        per breaker (settings, counters, recent call latency); returns them.
+        A service whose agent does not answer, or answers outside the
+        contract, gets nothing recorded: never an exception, because the run's
+        verdicts do not depend on it."""
+        found: list[BreakerStats] = []
+        for service in self._services:
+            session = requests.Session()
+            try:
+                body = self.agents.client(service, session).breakers(timeout=(0.3, 2))
+            except Exception:  # noqa: BLE001 - down, frozen, no agent, outside the contract: no evidence, no harm
+                continue
+            finally:
+                session.close()
+            now = time.time()
+            for b in body["breakers"]:
+                stats = BreakerStats(self.breaker_id(service, b["name"]), b["state"], b["fail_max"], b["reset_timeout"],
+                                     dict(b["calls"]), dict(b["failures_by_reason"]), b.get("latency"), body["enabled"], now)
+                self.history.append(stats)
+                found.append(stats)
+        return found
 
     def breaker_id(self, service: str, name: str) -> str:
         """gateway's breaker 'orders' is the breaker of edge 'gateway->orders'."""

@@ -119,6 +119,7 @@ class Runner:
             self._revert_all()
             n = read_back(self.system, self.history)
             self.console.line("check", f"read back {n} acknowledged writes")
+            watcher.final_stats()  # the evidence `chaos advise` reads: counters and call latency per breaker
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -237,6 +238,7 @@ class Runner:
         if self.reports is None:
             return None
         run_dir = self.reports / f"{time.strftime('%Y%m%d-%H%M%S')}-{self.scenario.name}-{self.run_id}"
-        info = run_info(self.scenario, self.run_id, began, result.wall_time, result.passed, self.options, self.versions)
+        info = run_info(self.scenario, self.run_id, began, result.wall_time, result.passed, self.options, self.versions,
+                        system_path=self.system.path)
         write_run_folder(run_dir, result.history, result.verdicts, info, logs)
         return run_dir

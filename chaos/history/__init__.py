@@ -72,6 +72,25 @@ class BreakerInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerStats:
+    """A breaker's settings, counters and recent call latency as its agent
+    reported them once more when the run ended: the evidence `chaos advise`
+    stands on. `latency` is the agent's `{"window", "p50", "p90", "p99",
+    "max"}` in seconds, None when the agent does not report it."""
+
+    breaker: str  # its edge's name, e.g. "gateway->orders"
+    state: str
+    fail_max: int | None
+    reset_timeout: float | None
+    calls: dict[str, int]  # successful, failed, ignored, not_permitted
+    failures_by_reason: dict[str, int]
+    latency: dict[str, Any] | None
+    enabled: bool
+    at: float
+    kind: str = "breaker-stats"
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """Whether the toolkit could see a service's breakers through its agent,
     and if not, why: the reason breaker checks give when they say unknown."""
@@ -146,11 +165,11 @@ class LoadDelivery:
     kind: str = "load-delivery"
 
 
-Event = Request | Transition | BreakerInfo | Observation | FaultEvent | ReadBack | Mark | LoadDelivery
-E = TypeVar("E", Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)
+Event = Request | Transition | BreakerInfo | BreakerStats | Observation | FaultEvent | ReadBack | Mark | LoadDelivery
+E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
 _TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
-                           for t in (Request, Transition, BreakerInfo, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)}
+                           for t in (Request, Transition, BreakerInfo, BreakerStats, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)}
 
 
 class History:

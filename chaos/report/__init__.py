@@ -84,8 +84,11 @@ def versions(toxiproxy: Any | None = None) -> dict[str, str]:
 
 
 def run_info(scenario: Any, run_id: str, started: float, wall_time: float, passed: bool,
-             options: RunOptions | None = None, found_versions: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """What run.json holds: the scenario as run and the conditions it ran under."""
+             options: RunOptions | None = None, found_versions: Mapping[str, str] | None = None,
+             system_path: Path | None = None) -> dict[str, Any]:
+    """What run.json holds: the scenario as run and the conditions it ran under,
+    including the system file it ran against (`system_path`, absolute, so
+    `chaos advise` can read its edges later; absent when not given)."""
     options = options or RunOptions()
     path = Path(scenario.path)
     return {
@@ -103,6 +106,7 @@ def run_info(scenario: Any, run_id: str, started: float, wall_time: float, passe
         "source_path": str(path),
         "source": path.read_text() if path.exists() else "",
         "versions": dict(found_versions or versions()),
+        **({"system_path": str(Path(system_path).resolve())} if system_path is not None else {}),
     }
 
 

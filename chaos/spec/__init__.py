@@ -25,6 +25,7 @@ def load_system(path: Path) -> System:
     proxies_path = path.parent / spec.toxiproxy.proxies
     proxies = _load_proxies(proxies_path, source)
     system = System(spec, path, proxies)
+    system.source = source
     cross_check(system, source)
     if spec.docker:
         docker_proxies = _load_proxies(path.parent / spec.docker.proxies, source, ("docker", "proxies"))

@@ -80,6 +80,7 @@ def shifted(system: System, offset: int) -> System:
                      enabled=p.enabled) for p in system.proxies.values()]
     moved = System(spec.model_copy(update={"services": services, "toxiproxy": toxiproxy}), system.path, proxies)
     moved.docker_proxies = system.docker_proxies
+    moved.source = system.source
     moved.port_offset = offset
     return moved
 

@@ -209,6 +209,9 @@ class System:
         self.docker_proxies: dict[str, Proxy] = {}
         # How far this run moved every fixed port (chaos.spec.ports); 0: as written.
         self.port_offset = 0
+        # The parsed file with the line of every value, for warnings that
+        # point at a line (chaos.spec.budget); None for a system built in code.
+        self.source: Source | None = None
 
     @property
     def name(self) -> str:

@@ -175,3 +175,38 @@ def test_concurrent_calls_keep_the_counters_consistent(demo):
     for t in threads:
         t.join()
     assert breaker_of(demo.client)["calls"] == {"successful": 1200, "failed": 0, "ignored": 0, "not_permitted": 0}
+
+
+def test_latency_percentiles_over_the_last_100_calls(demo, monkeypatch):
+    """Known durations in, nearest-rank p50/p90/p99/max out, over a window
+    of the last 100 calls that ran; every reply valid by the contract."""
+    import random
+    import types
+
+    import chaos.agent.adapters
+
+    clock = [0.0]
+    monkeypatch.setattr(chaos.agent.adapters, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    durations: list[float] = []
+
+    def fetch() -> str:
+        clock[0] += durations.pop(0)  # the call "takes" its scripted duration
+        return "ada"
+
+    demo.fetch = fetch  # /users-call looks it up at each request
+    client = demo.client
+    assert breaker_of(client)["latency"] == {"window": 0, "p50": None, "p90": None, "p99": None, "max": None}
+    ms = [i / 1000 for i in range(1, 101)]
+    random.Random(7).shuffle(ms)
+    for seconds in ms:
+        durations.append(seconds)
+        assert client.get("/users-call").status_code == 200
+    assert breaker_of(client)["latency"] == pytest.approx({"window": 100, "p50": 0.050, "p90": 0.090, "p99": 0.099, "max": 0.100})
+    # 20 slow calls push the oldest 20 out of the window
+    oldest = set(ms[:20])
+    for _ in range(20):
+        durations.append(1.0)
+        client.get("/users-call")
+    kept = sorted([s for s in ms if s not in oldest] + [1.0] * 20)
+    assert breaker_of(client)["latency"] == pytest.approx({"window": 100, "p50": kept[49], "p90": 1.0, "p99": 1.0, "max": 1.0})
+    assert breaker_of(client)["calls"]["successful"] == 120
