@@ -28,7 +28,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: soak help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
+.PHONY: soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
 	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead
 
 help: ## show this help
@@ -94,6 +94,9 @@ setup-prometheus: ## install Debian's prometheus for the agent's metrics scrape 
 		echo "  install it: sudo apt-get install -y prometheus, or set PROMETHEUS=/path/to/prometheus"; fi
 
 test: setup setup-chromium setup-prometheus docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
+	$(PY) -m pytest -m "not long" $(PYTEST_ARGS)
+
+test-long: setup setup-chromium setup-prometheus docker-ready ## make test plus the long form: every repeat it leaves out
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup ## the fast tests only
