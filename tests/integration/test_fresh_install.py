@@ -33,8 +33,12 @@ def test_a_fresh_install_judges_a_pybreaker_app(tmp_path):
     env["PATH"] = f"{venv / 'bin'}:{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"
     example = tmp_path / "pybreaker-shop"
     shutil.copytree(ROOT / "examples" / "pybreaker-shop", example, ignore=shutil.ignore_patterns(".chaos", "__pycache__"))
+    # From a copy of the checkout: setuptools builds in the source folder, and a test must not leave build/ there.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".tools", ".chaos", "reports", "build", "*.egg-info",
+                                                                "__pycache__", ".hypothesis", "wheels", "_agent"))
     pip = [py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    done = run([*pip, f"{ROOT}[agent]", "-r", str(example / "requirements.txt")], tmp_path, env)
+    done = run([*pip, f"{source}[agent]", "-r", str(example / "requirements.txt")], tmp_path, env)
     assert done.returncode == 0, done.stderr[-3000:]
 
     setup = run([str(venv / "bin" / "chaos"), "setup"], example, env, timeout=300)  # links the toxiproxy-server on PATH
