@@ -285,6 +285,8 @@ def read_back(system: System, history: History, attempts: int = 3) -> int:
             time.sleep(0.2 * (attempt + 1))
         history.append(ReadBack(req.route, req.write_id or "", status, False, detail, time.time()))
 
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="readback") as pool:
+    # Closed when done: gunicorn's graceful stop waits out an idle keep-alive
+    # connection (its keepalive, 2 s), so one left open delays stopping the stack.
+    with session, ThreadPoolExecutor(max_workers=8, thread_name_prefix="readback") as pool:
         list(pool.map(one, acked))
     return len(acked)
