@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import struct
+import signal
 import subprocess
 import tempfile
 import time
@@ -136,9 +137,13 @@ def open_page(path: Path, width: int = 1300, height: int = 1000) -> Iterator[Pag
     import websocket  # websocket-client, a test dependency only
 
     binary = require_chromium()
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helper processes may still write into the profile for a
+    # moment after the browser exits: the whole group is stopped, and a
+    # leftover file in the profile is no reason to fail a render test.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
             port = _devtools_port(Path(profile), proc)
             target = requests.put(f"http://127.0.0.1:{port}/json/new?about:blank", timeout=10).json()
@@ -152,12 +157,24 @@ def open_page(path: Path, width: int = 1300, height: int = 1000) -> Iterator[Pag
             yield page
             ws.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the browser and its helpers (its own process group), SIGKILL after 10 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # any helper that outlived the browser
+    except ProcessLookupError:
+        pass
 
 
 def _devtools_port(profile: Path, proc: subprocess.Popen) -> int:
