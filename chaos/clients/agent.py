@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from chaos.clients.http import Session
 from chaos.errors import SetupError
 from chaos.spec.system import System
 
@@ -67,7 +68,7 @@ class AgentClient:
         self.url = url.rstrip("/")
         self.token = token
         self.log = log
-        self.session = session or requests.Session()
+        self.session = session or Session()
         # Straight to the service: an HTTP_PROXY in the environment would
         # make the agent see a stranger and refuse control requests.
         self.session.trust_env = False

@@ -15,6 +15,8 @@ from typing import Any
 
 import requests
 
+from chaos.clients.http import Session
+
 TIMEOUT = (1.0, 5.0)  # connect, read
 
 
@@ -26,7 +28,7 @@ class Toxiproxy:
     def __init__(self, url: str | None = None, timeout: tuple[float, float] = TIMEOUT):
         self.url = (url or os.environ.get("TOXIPROXY_URL") or "http://127.0.0.1:8474").rstrip("/")
         self.timeout = timeout
-        self._session = requests.Session()
+        self._session = Session()
 
     def close(self) -> None:
         self._session.close()

@@ -35,6 +35,7 @@ import aiohttp
 import requests
 import uvloop
 
+from chaos.clients.http import Session
 from chaos.history import History, LoadDelivery, ReadBack, Request
 from chaos.history.queries import percentile
 from chaos.spec.system import RouteSpec, System
@@ -258,7 +259,7 @@ def read_back(system: System, history: History, attempts: int = 3) -> int:
     whether it came back as written. Returns how many were read."""
     # One read per write: a retried write acknowledged twice has one id.
     acked = list({r.write_id: r for r in history.of(Request) if r.write_id is not None}.values())
-    session = requests.Session()
+    session = Session()
     base = system.entrypoint.base_url
 
     def one(req: Request) -> None:

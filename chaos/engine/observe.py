@@ -21,6 +21,7 @@ from collections.abc import Callable
 import requests
 
 from chaos.clients.agent import Agents, ContractError
+from chaos.clients.http import Session
 from chaos.history import BreakerInfo, BreakerStats, History, Observation, Transition
 from chaos.spec.system import System
 
@@ -71,7 +72,7 @@ class BreakerWatcher:
         verdicts do not depend on it."""
         found: list[BreakerStats] = []
         for service in self._services:
-            session = requests.Session()
+            session = Session()
             try:
                 body = self.agents.client(service, session).breakers(timeout=(0.3, 2))
             except Exception:  # noqa: BLE001 - down, frozen, no agent, outside the contract: no evidence, no harm
@@ -94,7 +95,7 @@ class BreakerWatcher:
         return f"{service}:{name}"
 
     def _watch(self, service: str) -> None:
-        session = requests.Session()
+        session = Session()
         client = self.agents.client(service, session)
         boot, after = None, 0
         try:

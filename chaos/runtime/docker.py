@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from chaos.clients.agent import agent_token
+from chaos.clients.http import Session
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.compose import run_compose
@@ -53,7 +54,7 @@ class DockerRuntime:
         self.units = [TOXIPROXY, *system.services]
         self._holders = _network_holders(self.compose_file)
         self._client = None
-        self._http = requests.Session()
+        self._http = Session()
 
     # -- the protocol ---------------------------------------------------------
 

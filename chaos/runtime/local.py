@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from chaos.clients.agent import agent_env, agent_token
+from chaos.clients.http import Session
 from chaos.errors import SetupError
 from chaos.tools import TOXIPROXY_HINT, find_tool
 from chaos.engine.interrupts import deferred
@@ -57,7 +58,7 @@ class LocalRuntime:
         self.state_dir = state_dir.resolve()
         self.extra_env = dict(env or {})
         self.agent_token = agent_token(self.state_dir)
-        self._http = requests.Session()
+        self._http = Session()
         self._units = {u.name: u for u in self._plan()}
 
     # -- the protocol ---------------------------------------------------------
