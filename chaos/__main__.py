@@ -1,7 +1,5 @@
 """`python -m chaos` is the same as the `chaos` command."""
 
-import sys
+from chaos.cli import run
 
-from chaos.cli import main
-
-sys.exit(main())
+run()
