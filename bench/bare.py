@@ -69,11 +69,12 @@ def served(threads: int = 4) -> Iterator[str]:
 
 def system_for(url: str) -> SimpleNamespace:
     """The little of a System the load generator reads, for the bare endpoint."""
-    from chaos.spec.system import RouteSpec
+    from chaos.spec.system import AGENT_FALLBACK, RouteSpec
 
     host, port = url.removeprefix("http://").split(":")
     return SimpleNamespace(
         entrypoint=SimpleNamespace(base_url=url, host=host, port=int(port)),
         routes={"ping": RouteSpec(path="/ping")},
         spec=SimpleNamespace(variables={}),
+        fallback_rule=lambda route: AGENT_FALLBACK,
     )

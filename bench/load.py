@@ -57,10 +57,15 @@ def one_load(engine: str, url: str, rate: float, seconds: float) -> dict:
     gen.stop()
     cpu = _cpu() - cpu
     reqs = [r for r in history.of(Request) if r.attempt == 1]
+    ok = sum(r.status == 200 for r in reqs) / max(1, len(reqs))
+    if not reqs or ok < 0.9:
+        # Figures of a generator that failed its requests would measure the failures.
+        raise SystemExit(f"{engine} engine at {rate:g} req/s: {len(reqs)} requests recorded of "
+                         f"{rate * seconds:.0f} due, {ok:.1%} answered 200; the figures would be meaningless")
     lags = [r.t_start - r.t_sched for r in reqs]
     return {"cpu_ms": 1000 * cpu / max(1, len(reqs)), "lag_p99_ms": 1000 * percentile(lags, 99),
             "delivered": len([r for r in reqs if r.t_start < stopping]) / (stopping - started),
-            "ok": sum(r.status == 200 for r in reqs) / max(1, len(reqs))}
+            "ok": ok}
 
 
 def one_report(bundle: str) -> dict:
@@ -148,7 +153,10 @@ def _info() -> dict:
 
 
 def _child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.load", "--one", *args], capture_output=True, text=True, check=True).stdout
+    done = subprocess.run([sys.executable, "-m", "bench.load", "--one", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"bench.load --one {' '.join(args)} failed")
+    out = done.stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -177,7 +185,7 @@ def main() -> int:
                 for engine in ("new", "old"):  # in turn, so drift in the machine's speed hits both
                     runs[engine].append(_child(engine, url + "", str(rate), str(args.seconds)))
             for key, label, fmt in [("cpu_ms", "CPU per request, ms", ".3f"), ("lag_p99_ms", "lag p99, ms", ".1f"),
-                                    ("delivered", "delivered, req/s", ".0f")]:
+                                    ("delivered", "delivered, req/s", ".0f"), ("ok", "answered 200, share", ".3f")]:
                 new, old = [r[key] for r in runs["new"]], [r[key] for r in runs["old"]]
                 ratio = statistics.median(new) / statistics.median(old) if statistics.median(old) else float("nan")
                 rows.append((f"{label} at {rate} req/s", _spread(new, fmt), _spread(old, fmt), f"{ratio:.2f}"))
