@@ -130,6 +130,9 @@ class Scenario:
         mix = self.mix(system)
         lines.append(f"load: {self.load.rate:g} req/s to {system.spec.entrypoint} for {self.duration:g} s, "
                      + ", ".join(f"{r} {w}" for r, w in mix.items()) + f" (seed {self.seed})")
+        lines.append(f"      delivered means at least 95% of {self.load.rate:g} req/s started, schedule lag p99 within "
+                     f"{self.load.max_lag * 1000:g} ms (load.max_lag), answers within {self.load.timeout:g} s (load.timeout); "
+                     "otherwise checks of latency and success rates say unknown")
         events: list[tuple[float, str]] = []
         for fault in self.faults:
             events.extend(fault.timeline(self.duration))

@@ -110,3 +110,14 @@ def test_verdicts_json_the_report_header_and_the_console_show_delivery(tmp_path,
     monkeypatch.setattr("chaos.ui.console.time.time", lambda: T0 + 2.0)
     console.stats(live, 2.0)
     assert "sent 20.0 of 20 req/s, lag p99 3 ms" in out.getvalue()
+
+
+def test_describe_says_what_delivered_means_with_the_scenarios_own_bounds(tmp_path, system):
+    from chaos.spec.scenario import load_scenario
+
+    source = (system.scenarios_dir / "order-down.yaml").read_text()
+    path = tmp_path / "order-down.yaml"
+    path.write_text(source.replace("  rate: 30\n", "  rate: 30\n  max_lag: 250ms\n  timeout: 2s\n"))
+    plan = "\n".join(load_scenario(path, system).plan(system))
+    assert "at least 95% of 30 req/s" in plan
+    assert "lag p99 within 250 ms (load.max_lag)" in plan and "within 2 s (load.timeout)" in plan
