@@ -11,7 +11,7 @@ assaults, and Prometheus metrics; the contract is written once as JSON
 Schemas in `chaos.contract` and described in docs/agent.md.
 
 It imports only Flask/Werkzeug, the standard library, prometheus-client
-(only when switched on) and, lazily, the breaker library of a watched
+(at the first scrape of its metrics) and, lazily, the breaker library of a watched
 breaker; of the toolkit only `chaos.contract`.
 """
 

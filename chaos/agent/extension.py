@@ -86,7 +86,19 @@ class Runtime:
     version: str = field(default_factory=_version)
     watched: list[tuple[BreakerAdapter, BreakerRecorder]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    registry: Any = None
+    _registry: Any = None
+
+    @property
+    def registry(self) -> Any:
+        """The Prometheus registry of the watched breakers, made on the first
+        scrape: prometheus-client's import is a tenth of a service's boot and
+        most runs never scrape."""
+        with self.lock:
+            if self._registry is None:
+                from chaos.agent import metrics
+
+                self._registry = metrics.registry_for(self.pairs)
+            return self._registry
 
     def boot_id(self) -> str:
         return boot_id()
@@ -159,10 +171,7 @@ class ChaosAgent:
             raise RuntimeError("the chaos agent is already installed on this app")
         if self._runtime is not None:
             raise RuntimeError("this ChaosAgent already serves another app; make one per app")
-        from chaos.agent import metrics  # prometheus-client: needed only when on
-
         runtime = Runtime(settings, Poller(self.poll_interval), assaults=assaults.AssaultState(self.rng))
-        runtime.registry = metrics.registry_for(runtime.pairs)
         app.extensions[EXTENSION] = self
         app.register_blueprint(views.blueprint(runtime))
         assaults.install(app, runtime.assaults, url=f"{settings.prefix}/assaults",
