@@ -178,6 +178,7 @@ def main() -> int:
     from bench.bare import served
 
     rows: list[tuple[str, str, str, str]] = []
+    medians: dict[tuple[str, int], float] = {}
     with served(threads=4) as url:
         for rate in RATES:
             runs: dict[str, list[dict]] = {"new": [], "old": []}
@@ -187,6 +188,7 @@ def main() -> int:
             for key, label, fmt in [("cpu_ms", "CPU per request, ms", ".3f"), ("lag_p99_ms", "lag p99, ms", ".1f"),
                                     ("delivered", "delivered, req/s", ".0f"), ("ok", "answered 200, share", ".3f")]:
                 new, old = [r[key] for r in runs["new"]], [r[key] for r in runs["old"]]
+                medians[(key, rate)] = statistics.median(new)
                 ratio = statistics.median(new) / statistics.median(old) if statistics.median(old) else float("nan")
                 rows.append((f"{label} at {rate} req/s", _spread(new, fmt), _spread(old, fmt), f"{ratio:.2f}"))
             print(f"measured {rate} req/s", file=sys.stderr, flush=True)
@@ -197,13 +199,33 @@ def main() -> int:
     for key, label, fmt in [("size_kb", "report.html size, KB", ".0f"), ("write_mib", "memory while writing it, +MiB", ".1f")]:
         new, old = [r[key] for r in reports["basic"]], [r[key] for r in reports["full"]]
         rows.append((label, _spread(new, fmt), _spread(old, fmt), f"{statistics.median(new) / statistics.median(old):.2f}"))
+        medians[(key, 0)] = statistics.median(new)
     head = ("measure (min / median / max over %d runs)" % args.repeats, "new", "baseline", "new/baseline")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     print("\nbaseline: threads + requests engine; report with plotly's full bundle via to_html. Rate runs: %g s each, "
           "bare Flask under gunicorn (gthread, 1 worker, 4 threads) on a free port.\n" % args.seconds)
     for r in [head, tuple("-" * w for w in widths), *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    targets = [
+        ("CPU per request at 1000 req/s", medians[("cpu_ms", 1000)], "{:.3f} ms", "<=", 0.3),
+        ("schedule lag p99 at 1000 req/s", medians[("lag_p99_ms", 1000)], "{:.1f} ms", "<=", 10.0),
+        ("delivered at 1000 req/s", medians[("delivered", 1000)], "{:.0f} req/s", ">=", 950.0),
+        ("report.html size", medians[("size_kb", 0)], "{:.0f} KB", "<=", 1000.0),
+        ("memory while writing it", medians[("write_mib", 0)], "+{:.1f} MiB", "<=", 20.0),
+    ]
+    print_targets(targets)
     return 0
+
+
+def print_targets(targets: list[tuple[str, float, str, str, float]]) -> bool:
+    """Each issue target against its median, met or missed; True if all are met."""
+    print("\ntargets (medians):")
+    met_all = True
+    for label, value, fmt, op, bound in targets:
+        met = value <= bound if op == "<=" else value >= bound
+        met_all &= met
+        print(f"  {'met   ' if met else 'MISSED'}  {label}: {fmt.format(value)} (target {op} {fmt.format(bound)})")
+    return met_all
 
 
 if __name__ == "__main__":

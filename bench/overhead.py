@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", default="order-down")
     args = p.parse_args(argv)
     rows = []
+    medians: dict[bool, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for label, warm in (("warm (stack up, kept up)", True), ("cold (from nothing, stopped after)", False)):
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                     own.append(scenario)
                     print(f"{label}: {wall:.2f} s for {scenario:.2f} s of scenario", file=sys.stderr, flush=True)
                 ratios = [w / s for w, s in zip(walls, own)]
+                medians[warm] = statistics.median(ratios)
                 rows.append((label, spread(walls, "{:.2f} s"), spread(own, "{:.2f} s"), spread(ratios, "{:.3f}")))
         finally:
             chaos("down")
@@ -91,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.repeats} runs each; the scenario's own time is its duration plus the read-back of acknowledged writes\n")
     for r in [head, tuple("-" * w for w in widths), *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    from bench.load import print_targets
+
+    print_targets([("warm run / its scenario", medians[True], "{:.3f}", "<=", 1.02),
+                   ("cold run / its scenario", medians[False], "{:.3f}", "<=", 1.05)])
     return 0
 
 
