@@ -8,14 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import requests
+
+from ..servers import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,12 +92,8 @@ class _Hello(BaseHTTPRequestHandler):
 @pytest.fixture
 def hello_server() -> Iterator[str]:
     """A tiny real HTTP server on loopback: the upstream of test proxies."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Hello) as address:
+        yield address
 
 
 def docker_unavailable(system) -> str | None:

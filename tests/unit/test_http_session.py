@@ -2,12 +2,14 @@
 a connection left open keeps a gunicorn service lingering when it is stopped."""
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from chaos.clients.http import Session
+
+from ..servers import serving
 
 
 class _KeepAlive(BaseHTTPRequestHandler):
@@ -31,12 +33,8 @@ class _KeepAlive(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     _KeepAlive.ended = threading.Event()
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAlive)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/"
-    srv.shutdown()
-    srv.server_close()
+    with serving(_KeepAlive) as address:
+        yield f"http://{address}/"
 
 
 def _pools(session: requests.Session) -> list:
