@@ -46,7 +46,10 @@ def run_demo(system: System, runtime_kind: str, state_dir: Path | None, port: in
         moved = f", every port +{system.port_offset}" if system.port_offset else ""
         say(f"dashboard at {server.url}  ({rate:g} req/s to {system.entrypoint.base_url}, breakers {breakers}{moved})")
         say("stop with the page's Stop button, Ctrl-C or SIGTERM: every fault is reverted and what the demo started is stopped")
-        session.serve()
+        try:
+            session.serve()
+        except KeyboardInterrupt:
+            pass  # Ctrl-C and SIGTERM are how a demo ends: the rollback below is its normal way out
     finally:
         notes = session.close()
         server.stop()

@@ -203,6 +203,12 @@ class DemoSession:
                         notes.append(self._revert(key))
                     except Exception as e:  # noqa: BLE001 - keep rolling back the rest
                         notes.append(f"reverting {key} failed: {e}; restoring the whole system")
+                if self._was_up and self.breakers != self.initial_breakers:
+                    try:
+                        self._switch(self.initial_breakers)  # as the demo found them
+                        notes.append(f"breakers {self.initial_breakers} again")
+                    except Exception as e:  # noqa: BLE001
+                        notes.append(f"putting breakers {self.initial_breakers} again failed: {e}")
                 self.history.append(Mark("run-end", time.time()))
                 try:
                     # Breakers are closed by restarting; not worth it for a system about to stop.
