@@ -104,9 +104,11 @@ class Page:
 
 
 @contextmanager
-def chromium(width: int = 1300, height: int = 1000) -> Iterator[Any]:
+def chromium(width: int = 1300, height: int = 1000, bypass_csp: bool = False) -> Iterator[Any]:
     """A fresh headless Chromium (the machine's own, through Playwright): its
-    browser context, closed afterwards with every process it started."""
+    browser context, closed afterwards with every process it started.
+    `bypass_csp` lets the test's own waits (which Playwright evaluates as
+    code) run on a page whose Content-Security-Policy forbids eval."""
     binary = require_chromium()
     from playwright.sync_api import sync_playwright  # a test dependency only
 
@@ -118,7 +120,8 @@ def chromium(width: int = 1300, height: int = 1000) -> Iterator[Any]:
             with sync_playwright() as pw:
                 context = pw.chromium.launch_persistent_context(
                     profile, executable_path=binary, headless=True, args=FLAGS,
-                    viewport={"width": width, "height": height}, device_scale_factor=1)
+                    viewport={"width": width, "height": height}, device_scale_factor=1,
+                    bypass_csp=bypass_csp)
                 try:
                     yield context
                 finally:

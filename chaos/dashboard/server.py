@@ -53,7 +53,7 @@ class DashboardServer:
         self.token = token or None
         self.on_stop = on_stop or session.stop
         handler = type("Handler", (_Handler,), {"app": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -109,6 +109,15 @@ class DashboardServer:
         raise LookupError(path)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A page closed mid-answer is no error worth a traceback in the demo's terminal."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     app: DashboardServer
     protocol_version = "HTTP/1.1"
@@ -153,6 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no action {self.path}"})
         except ActionError as e:
             self._json(409, {"error": str(e)})
+        except (BrokenPipeError, ConnectionResetError):
+            raise
         except Exception as e:  # noqa: BLE001 - the presenter sees why the button did nothing
             self._json(500, {"error": f"{type(e).__name__}: {e}"})
 

@@ -9,7 +9,9 @@ const ROUTE_COLOURS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#
 const SHAPES = { closed: "●", open: "■", "half-open": "▲", off: "◆", unknown: "?" };
 const KEEP = 60; // seconds of chart
 
-const dashboard = { info: null, state: null, points: [], changedAt: {}, edgeState: {}, lastMessage: 0 };
+// changedAt / pressedAt: performance.now() of each edge's last change on screen and each button's last press,
+// which the browser tests read to measure the delay from one to the other.
+const dashboard = { info: null, state: null, points: [], changedAt: {}, pressedAt: {}, edgeState: {}, lastMessage: 0 };
 window.dashboard = dashboard; // for the browser tests, and for a curious presenter's console
 
 function el(tag, attrs = {}, text) {
@@ -249,6 +251,7 @@ function drawControls() {
       b.dataset.control = c.id;
       b.setAttribute("aria-pressed", "false");
       b.addEventListener("click", () => {
+        dashboard.pressedAt[c.id] = performance.now();
         const on = b.getAttribute("aria-pressed") === "true";
         press(b, "/api/action", { id: c.id, op: on ? "revert" : "apply" });
       });
