@@ -9,6 +9,7 @@ GET  /                 the page (static/index.html, dashboard.css, dashboard.js)
 GET  /api/info         the controls, scenarios, system and every chart point kept
 GET  /api/events       the shared state as Server-Sent Events, at least 4 a second
 POST /api/action       {"id": CONTROL, "op": "apply"|"revert"}
+POST /api/revert_all   every action in force, breakers off included
 POST /api/breakers     {"state": "on"|"off"}
 POST /api/scenario     {"name": SCENARIO}
 POST /api/save         -> {"run_dir": ...}
@@ -96,6 +97,8 @@ class DashboardServer:
             if op == "revert":
                 return {"done": s.revert(control)}
             raise ActionError(f"op must be apply or revert, not {op!r}")
+        if path == "/api/revert_all":
+            return {"done": s.revert_all()}
         if path == "/api/breakers":
             return {"done": s.set_breakers(str(body.get("state", "")))}
         if path == "/api/scenario":

@@ -257,6 +257,14 @@ class DemoSession:
                 raise ActionError(f"'{control_id}' is not on")
             return self._revert(control_id)
 
+    def revert_all(self) -> str:
+        """Revert every action in force, breakers off included; returns what was done."""
+        with self._lock:
+            self._idle()
+            keys = sorted(self.active, key=lambda k: k == BREAKERS_FAULT)  # faults first, then breakers back on
+            notes = [self._revert(key) for key in keys]
+            return "; ".join(notes) or "nothing to revert"
+
     def set_breakers(self, wanted: str) -> str:
         """Restart every service with its breakers `wanted` ("on" or "off"),
         through the runtime's `up` (it starts afresh what runs with another

@@ -12,86 +12,18 @@ Skips without Chromium on a laptop; fails without it when CI=true.
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
-from chaos.runtime import TOXIPROXY, Status, make_runtime
-from chaos.spec import load_system
-from chaos.spec.ports import shifted
-from chaos.spec.system import System
+from chaos.runtime import Status, make_runtime
 
-from ..browser import Page, chromium, require_chromium
-from . import cleanliness
-from .conftest import free_port, run_chaos
-
-ROOT = Path(__file__).resolve().parents[2]
-OFFSET = int(os.environ.get("CHAOS_PORT_OFFSET") or 0)
-EDGE = "gateway->orders"
-
-
-@dataclass
-class Demo:
-    proc: subprocess.Popen
-    url: str
-    system: System
-    lines: list[str]
-
-    def stop(self, how: int = signal.SIGTERM, timeout: float = 60) -> str:
-        """Send `how` and wait for the demo to end; returns everything it printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(how)
-        out, _ = self.proc.communicate(timeout=timeout)
-        return "\n".join(self.lines) + out
-
-
-def system() -> System:
-    loaded = load_system(ROOT / "system.yaml")
-    return shifted(loaded, OFFSET) if OFFSET else loaded
-
-
-def state_dir(sys_: System) -> Path:
-    return ROOT / ".chaos" / (f"offset-{sys_.port_offset}" if sys_.port_offset else "")
-
-
-def start_demo(reports: Path, rate: int = 30) -> Demo:
-    """`chaos demo` on a free port, run folders into `reports`; returns once it prints its URL."""
-    require_chromium()  # before starting anything: a laptop without Chromium skips here
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CHAOS_PORT_OFFSET": str(OFFSET),
-           "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
-    proc = subprocess.Popen([sys.executable, "-m", "chaos", "demo", "--port", str(free_port()), "--rate", str(rate),
-                             "--reports", str(reports)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL)
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip())
-        found = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", line)
-        if found:
-            return Demo(proc, found.group(1), system(), lines)
-    proc.kill()
-    pytest.fail("chaos demo printed no URL:\n" + "\n".join(lines) + (proc.stdout.read() or ""))
-
-
-def assert_nothing_running(sys_: System) -> None:
-    runtime = make_runtime("local", sys_, state_dir(sys_))
-    left = [name for name in [TOXIPROXY, *sys_.services] if runtime.status(name) is not Status.STOPPED]
-    assert not left, f"left running: {left}"
+from ..browser import chromium
+from .dashboard import (EDGE, Demo, assert_nothing_running, click, now_t, open_dashboard, route_p, start_demo, state_dir,
+                        system, wait_edge, edge_state)
 
 
 @pytest.fixture(scope="module")
@@ -107,38 +39,6 @@ def demo(tmp_path_factory) -> Iterator[Demo]:
         assert d.proc.returncode == 0, out
         assert "demo over" in out, out
         assert_nothing_running(sys_)
-
-
-def open_dashboard(context, url: str) -> Page:  # type: ignore[no-untyped-def]
-    page = Page(context.new_page(), (url, "data:", "blob:", "about:"))
-    page.page.goto(url)
-    # Live: the event stream delivers, and every edge shows a state.
-    page.wait_until("window.dashboard.state && window.dashboard.state.edges.every(e => e.state !== 'unknown')")
-    return page
-
-
-def edge_state(page: Page, edge: str = EDGE) -> str:
-    return page.evaluate(f"document.querySelector('[data-edge=\"{edge}\"]').dataset.state")
-
-
-def wait_edge(page: Page, state: str, timeout: float, edge: str = EDGE) -> None:
-    page.wait_until(f"document.querySelector('[data-edge=\"{edge}\"]').dataset.state === '{state}'", timeout)
-
-
-def route_p(page: Page, route: str, since: float, until: float | None = None, q: int = 1) -> list[float]:
-    """The chart's points of `route` (q=1: p99, 0: p50, in ms) with t in [since, until)."""
-    points = page.evaluate("window.dashboard.points")
-    return [p["routes"][route][q] for p in points
-            if p["t"] >= since and (until is None or p["t"] < until) and p["routes"][route][q] is not None]
-
-
-def now_t(page: Page) -> float:
-    """The page's clock in the chart's seconds (seconds since the demo started)."""
-    return page.evaluate("window.dashboard.state.now - window.dashboard.state.started")
-
-
-def click(page: Page, control: str) -> None:
-    page.page.click(f"[data-control=\"{control}\"]")
 
 
 def test_kill_orders_turns_the_edge_open_on_every_page_within_a_second(demo: Demo):
@@ -186,8 +86,10 @@ def test_breakers_off_lets_a_slow_edge_slow_user_reads(demo: Demo):
         # Breakers on: a 3 s latency on gateway->orders trips the breaker and user reads keep their speed.
         click(page, "latency:gateway->orders")
         wait_edge(page, "open", timeout=10)
-        tripped = now_t(page)
-        time.sleep(3)
+        # Until it trips (5 timeouts, about 1 s) calls to orders hold the gateway's threads and user
+        # reads wait too; from the trip on they must keep their speed.
+        tripped = now_t(page) + 1.0
+        time.sleep(4)
         contained = route_p(page, "user", tripped)
         assert contained and max(contained) < 300, f"user p99 {contained} ms with breakers on"
         click(page, "latency:gateway->orders")
@@ -209,43 +111,6 @@ def test_breakers_off_lets_a_slow_edge_slow_user_reads(demo: Demo):
         for edge in ("gateway->users", EDGE, "orders->inventory"):
             wait_edge(page, "closed", timeout=10, edge=edge)
         assert page.errors == [], page.errors
-
-
-def test_stop_button_reverts_every_fault_and_keeps_a_stack_it_found_running(tmp_path):
-    """A stack that was up before the demo stays up, clean: the stop button
-    reverts a kill, a pause, a latency and 500s, and no toxic is left."""
-    sys_ = system()
-    require_chromium()
-    assert run_chaos("up").returncode == 0
-    try:
-        d = start_demo(tmp_path)
-        with chromium(bypass_csp=True) as context:
-            page = open_dashboard(context, d.url)
-            for control in ("kill:users", "pause:inventory", "latency:orders->inventory", "http_error:orders",
-                            "down:gateway->users"):
-                click(page, control)
-                page.wait_until(f"window.dashboard.state.active.some(a => a.id === '{control}')", 15)
-            page.wait_until("window.dashboard.state.edges.find(e => e.name === 'orders->inventory').toxics.length > 0", 5)
-            page.page.click("#save")
-            page.wait_until("document.getElementById('message').textContent.startsWith('saved to')", 30)
-            saved = Path(page.evaluate("document.getElementById('message').textContent").removeprefix("saved to ").strip())
-            page.page.click("#stop")
-            try:
-                out, _ = d.proc.communicate(timeout=90)
-            except subprocess.TimeoutExpired:
-                d.stop(signal.SIGKILL)
-                pytest.fail("the stop button did not end the demo within 90 s")
-        out = "\n".join(d.lines) + out
-        assert d.proc.returncode == 0 and "demo over" in out, out
-        assert cleanliness.problems(sys_, state_dir(sys_)) == []
-        # The saved session is a normal run folder, every button's action in its history.
-        run_dir = saved
-        faults = [line for line in (run_dir / "history.jsonl").read_text().splitlines() if '"kind":"fault"' in line]
-        assert len(faults) == 5 and all('"phase":"start"' in f for f in faults), faults
-        assert (run_dir / "report.html").exists() and (run_dir / "junit.xml").exists()
-    finally:
-        run_chaos("down")
-    assert_nothing_running(sys_)
 
 
 def test_buttons_answer_only_the_page_itself(demo: Demo):

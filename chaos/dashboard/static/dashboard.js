@@ -355,6 +355,9 @@ async function start() {
     const off = dashboard.state && dashboard.state.breakers === "on";
     press(ev.currentTarget, "/api/breakers", { state: off ? "off" : "on" });
   });
+  const revertAll = document.getElementById("revert-all");
+  revertAll.addEventListener("click", () => press(revertAll, "/api/revert_all"));
+  document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") press(revertAll, "/api/revert_all"); });
   document.getElementById("save").addEventListener("click", (ev) => press(ev.currentTarget, "/api/save"));
   document.getElementById("stop").addEventListener("click", (ev) => press(ev.currentTarget, "/api/stop"));
   document.getElementById("scenario-run").addEventListener("click", (ev) =>
