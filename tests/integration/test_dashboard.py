@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -128,3 +129,25 @@ def test_buttons_answer_only_the_page_itself(demo: Demo):
     assert state["controls"] and "kill:orders" in [c["id"] for c in state["controls"]]
     runtime = make_runtime("local", demo.system, state_dir(demo.system))
     assert runtime.status("orders") is Status.RUNNING
+
+
+@pytest.mark.long
+def test_a_scenario_runs_from_the_page_and_its_verdicts_fill_in(demo: Demo):
+    """order-down from the page: the Runner's timeline and verdicts appear
+    live, buttons wait for it, and the demo's own load comes back after."""
+    with chromium(width=1600, height=1000, bypass_csp=True) as context:
+        page = open_dashboard(context, demo.url)
+        page.page.select_option("#scenario-select", "order-down")
+        page.page.click("#scenario-run")
+        page.wait_until("window.dashboard.state.scenario && window.dashboard.state.scenario.outcome === 'running'", 10)
+        page.wait_until("[...document.querySelectorAll('#scenario li')].some(li => li.textContent.includes('kill orders'))", 30)
+        click(page, "kill:users")  # refused while the scenario runs, with why
+        page.wait_until("document.getElementById('message').textContent.includes('is running')", 10)
+        page.wait_until("window.dashboard.state.scenario.outcome !== 'running'", 90)
+        verdicts = page.evaluate("[...document.querySelectorAll('#scenario li.verdict')].map(li => li.dataset.status)")
+        assert verdicts == ["pass"] * 5, page.evaluate("document.getElementById('scenario').textContent")
+        run_dir = page.evaluate("window.dashboard.state.scenario.run_dir")
+        assert run_dir and (Path(run_dir) / "verdicts.json").exists()
+        page.wait_until("window.dashboard.state.total.rate > 10", 15)  # the demo's load again
+        # Chromium logs the refused button's 409 as a failed resource; nothing else may err.
+        assert [e for e in page.errors if "409 (Conflict)" not in e] == [], page.errors
