@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 .DEFAULT_GOAL := help
 
 .PHONY: demo soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
-	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead
+	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead bench-dashboard
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -119,6 +119,9 @@ soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): pass
 # Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
 bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before
 	$(PY) -m bench.load
+
+bench-dashboard: setup setup-chromium ## the demo page's CPU (server and Chromium, 30 s) and the delay from a button to the edge's colour
+	$(PY) -m bench.dashboard
 
 bench-overhead: setup ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
 	$(PY) -m bench.overhead
