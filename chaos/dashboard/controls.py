@@ -25,13 +25,14 @@ class Control:
     """One button: a fault that can be applied and reverted."""
 
     id: str  # e.g. "kill:orders", "latency:gateway->orders"
-    label: str  # what the button says, e.g. "kill orders"
+    label: str  # what it does, e.g. "kill orders"
+    short: str  # what the button says beside its target's name, e.g. "kill"
     group: str  # "service" or "edge"
     target: str  # the service or edge it acts on
     fault: Fault
 
     def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "label": self.label, "group": self.group, "target": self.target,
+        return {"id": self.id, "label": self.label, "short": self.short, "group": self.group, "target": self.target,
                 "describe": self.fault.describe()}
 
 
@@ -39,19 +40,19 @@ def catalogue(system: System) -> dict[str, Control]:
     """Every control that fits `system`, by id, in the order the page shows them."""
     found: list[Control] = []
     for name, spec in system.services.items():
-        found.append(_control("kill", f"kill {name}", "service", name, service=name))
-        found.append(_control("pause", f"pause {name}", "service", name, service=name))
+        found.append(_control("kill", f"kill {name}", "kill", "service", name, service=name))
+        found.append(_control("pause", f"pause {name}", "pause", "service", name, service=name))
         if spec.agent is not None:
-            found.append(_control("http_error", f"{name}: 500s", "service", name, service=name,
+            found.append(_control("http_error", f"{name} answers 500s", "500s", "service", name, service=name,
                                   share=HTTP_ERROR_SHARE, status=500))
     for name in system.edges:
-        found.append(_control("latency", f"{name} +{EDGE_LATENCY_MS / 1000:g} s", "edge", name, edge=name,
-                              latency=EDGE_LATENCY_MS))
-        found.append(_control("down", f"{name} down", "edge", name, edge=name))
-        found.append(_control("reset_peer", f"{name} reset", "edge", name, edge=name, timeout=0))
+        slow = f"+{EDGE_LATENCY_MS / 1000:g} s"
+        found.append(_control("latency", f"{name} {slow}", slow, "edge", name, edge=name, latency=EDGE_LATENCY_MS))
+        found.append(_control("down", f"{name} down", "down", "edge", name, edge=name))
+        found.append(_control("reset_peer", f"{name} reset", "reset", "edge", name, edge=name, timeout=0))
     return {c.id: c for c in found}
 
 
-def _control(kind: str, label: str, group: str, target: str, **fields: object) -> Control:
+def _control(kind: str, label: str, short: str, group: str, target: str, **fields: object) -> Control:
     fault = FAULTS[kind].model_validate({"kind": kind, "at": 0, **fields})
-    return Control(f"{kind}:{target}", label, group, target, fault)
+    return Control(f"{kind}:{target}", label, short, group, target, fault)

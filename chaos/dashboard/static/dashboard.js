@@ -70,11 +70,12 @@ function layout(info) {
   for (const s of info.services) if (depth[s] === undefined) depth[s] = 1;
   const columns = {};
   for (const s of info.services) (columns[depth[s]] = columns[depth[s]] || []).push(s);
-  const width = 1200, height = 470, ncol = Math.max(...Object.keys(columns).map(Number)) + 1;
+  // About as wide as its panel, so that SVG text keeps the page's type size.
+  const width = 800, height = 480, ncol = Math.max(...Object.keys(columns).map(Number)) + 1;
   const pos = {};
   for (const [d, names] of Object.entries(columns)) {
     names.forEach((name, i) => {
-      pos[name] = { x: 150 + Number(d) * (width - 250) / Math.max(1, ncol - 1), y: (i + 0.5) * height / names.length };
+      pos[name] = { x: 92 + Number(d) * (width - 160) / Math.max(1, ncol - 1), y: (i + 0.5) * height / names.length };
     });
   }
   return { pos, width, height };
@@ -86,21 +87,22 @@ function drawTopology() {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren();
   const entry = pos[info.entrypoint];
-  svg.append(el("line", { x1: 6, y1: entry.y, x2: entry.x - 75, y2: entry.y, stroke: "#999", "stroke-width": 5 }));
-  svg.append(el("text", { class: "edge-sub load-label", x: 6, y: entry.y - 12 }, "load"));
+  svg.append(el("line", { x1: entry.x, y1: entry.y + 90, x2: entry.x, y2: entry.y + 36, stroke: "#999", "stroke-width": 5 }));
+  svg.append(el("text", { class: "edge-sub load-label", x: entry.x, y: entry.y + 112, "text-anchor": "middle" }, "load"));
   for (const e of info.edges) {
     const a = pos[e.source], b = pos[e.target];
     const g = el("g", { class: "edge unknown", "data-edge": e.name, "data-state": "unknown" });
-    const x1 = a.x + 75, x2 = b.x - 75, mx = (x1 + x2) / 2, my = (a.y + b.y) / 2;
+    // The badge sits nearer the callee's height, so two edges leaving one caller keep apart.
+    const x1 = a.x + 65, x2 = b.x - 65, mx = (x1 + x2) / 2, my = a.y + (b.y - a.y) * 0.62;
     g.append(el("path", { class: "edge-line", d: `M ${x1} ${a.y} C ${mx} ${a.y}, ${mx} ${b.y}, ${x2} ${b.y}` }));
-    const badge = el("g", { transform: `translate(${mx + 15},${my})` });
-    badge.append(el("rect", { class: "badge-bg", x: -100, y: -48, width: 200, height: 100, rx: 8, fill: "#fff", stroke: "#bbb" }));
+    const badge = el("g", { transform: `translate(${mx},${my})` });
+    badge.append(el("rect", { class: "badge-bg", x: -92, y: -50, width: 184, height: 124, rx: 8, fill: "#fff", stroke: "#bbb" }));
     badge.append(el("path", { class: "badge", d: "" }));
-    badge.append(el("text", { class: "edge-label", x: -58, y: 0 }, "?"));
-    badge.append(el("text", { class: "edge-sub edge-time", x: -90, y: 24 }, ""));
-    badge.append(el("text", { class: "edge-sub edge-counts", x: -90, y: 44 }, ""));
-    badge.append(el("text", { class: "edge-sub edge-name", x: -90, y: -28 }, e.name));
-    badge.append(el("text", { class: "edge-toxic", x: -100, y: -56 }, ""));
+    badge.append(el("text", { class: "edge-label", x: -52, y: 0 }, "?"));
+    badge.append(el("text", { class: "edge-sub edge-time", x: -84, y: 24 }, ""));
+    badge.append(el("text", { class: "edge-sub edge-counts", x: -84, y: 44 }, ""));
+    badge.append(el("text", { class: "edge-sub edge-name", x: -84, y: -28 }, e.name));
+    badge.append(el("text", { class: "edge-toxic", x: -84, y: 66 }, ""));
     g.append(badge);
     g.append(el("title", {}, `${e.name} via Toxiproxy proxy ${e.proxy}`));
     svg.append(g);
@@ -108,7 +110,7 @@ function drawTopology() {
   for (const name of info.services) {
     const p = pos[name];
     const g = el("g", { class: "node", "data-unit": name, transform: `translate(${p.x},${p.y})` });
-    g.append(el("rect", { x: -75, y: -34, width: 150, height: 68, rx: 10 }));
+    g.append(el("rect", { x: -65, y: -34, width: 130, height: 68, rx: 10 }));
     g.append(el("text", { y: -4 }, name));
     g.append(el("text", { class: "status", y: 22 }, "…"));
     svg.append(g);
@@ -117,7 +119,7 @@ function drawTopology() {
 
 function badgeShape(state) {
   // A shape per state, so no one has to tell red from green.
-  const x = -90, y = -6;
+  const x = -84, y = -6;
   if (state === "closed") return `M ${x + 14} ${y} m -14 0 a 14 14 0 1 0 28 0 a 14 14 0 1 0 -28 0`;
   if (state === "open") return `M ${x} ${y - 14} h 28 v 28 h -28 z`;
   if (state === "half-open") return `M ${x + 14} ${y - 15} L ${x + 29} ${y + 13} L ${x - 1} ${y + 13} z`;
@@ -246,8 +248,9 @@ function drawControls() {
     for (const c of controls) {
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = c.label;
+      b.textContent = c.short;
       b.title = c.describe;
+      b.setAttribute("aria-label", c.label);
       b.dataset.control = c.id;
       b.setAttribute("aria-pressed", "false");
       b.addEventListener("click", () => {
