@@ -124,7 +124,7 @@ class Feed:
                 "name": run.name, "outcome": run.outcome, "duration": run.duration,
                 "elapsed": None if run.t0 is None else round(now - run.t0, 1), "lines": run.lines[-30:],
                 "verdicts": run.verdicts, "run_dir": run.run_dir},
-            "stopping": s._stopping.is_set(),
+            "stopping": s.stopping,
         })
 
     def history_snapshot(self) -> dict[str, Any]:

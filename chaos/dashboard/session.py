@@ -15,7 +15,6 @@ so an interrupt during it takes the Runner's own rollback path first.
 
 from __future__ import annotations
 
-import _thread
 import itertools
 import queue
 import signal
@@ -23,14 +22,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos.checks import Verdict, outcome
+from chaos.checks import outcome
 from chaos.clients.agent import Agents
 from chaos.clients.toxiproxy import Toxiproxy
 from chaos.dashboard.controls import Control, catalogue
+from chaos.dashboard.scenario import ScenarioConsole, ScenarioRun
 from chaos.engine.observe import BreakerWatcher
 from chaos.engine.restore import restore
 from chaos.errors import ConfigError, SetupError
@@ -40,7 +40,6 @@ from chaos.runtime import TOXIPROXY, Runtime, Status, runtime_for
 from chaos.spec.options import RunOptions
 from chaos.spec.scenario import find_scenario, list_scenarios, load_scenario
 from chaos.spec.system import System
-from chaos.ui.console import Console
 
 LOAD_TIMEOUT = 3.0  # the load client's own timeout, as a scenario's default
 BREAKERS_FAULT = "breakers_off"  # the kind a breakers-off window is recorded under
@@ -62,56 +61,6 @@ class Active:
     targets: tuple[str, ...]
     since: float
     handle: Handle | None  # None for breakers off (reverted by restarting)
-
-
-@dataclass
-class ScenarioRun:
-    """A library scenario started from the page, as it fills in."""
-
-    name: str
-    duration: float
-    started: float
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str = "running"
-    run_dir: str | None = None
-    history: History | None = None
-    t0: float | None = None
-
-
-class ScenarioConsole(Console):
-    """The Runner's console, writing to the page instead of a terminal."""
-
-    def __init__(self, run: ScenarioRun, notify: Callable[[], None]):
-        super().__init__(out=_Null(), colour=False)
-        self.run = run
-        self.notify = notify
-
-    def line(self, kind: str, text: str, at: float | None = None) -> None:
-        at = time.time() if at is None else at
-        if self.t0 is not None:
-            self.run.t0 = self.t0
-        self.run.lines.append({"kind": kind, "text": text, "at": at,
-                               "t": None if self.t0 is None else round(at - self.t0, 2)})
-        self.notify()
-
-    def stats(self, history: History, window: float) -> None:
-        """The page draws its own charts."""
-
-    def verdicts(self, verdicts: list[Verdict]) -> None:
-        self.run.verdicts = [{"check": v.check, "status": v.status, "evidence": v.evidence} for v in verdicts]
-        self.notify()
-
-
-class _Null:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 class DemoSession:
@@ -182,7 +131,8 @@ class DemoSession:
         interrupted as Ctrl-C would: its own rollback runs first."""
         self._stopping.set()
         if self._in_job:
-            _thread.interrupt_main()
+            # A real SIGINT (not _thread.interrupt_main) also cuts short the sleep the runner waits in.
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     def close(self) -> list[str]:
         """Roll everything back, whatever state the demo is in; never raises.
@@ -225,6 +175,11 @@ class DemoSession:
                 signal.signal(sig, handler)
             self.changed.set()
         return notes
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the demo is on its way out (the page says so)."""
+        return self._stopping.is_set()
 
     # -- the buttons ----------------------------------------------------------
 

@@ -74,6 +74,7 @@ class FakeSession:
     _stopping: threading.Event = field(default_factory=threading.Event)
     calls: list = field(default_factory=list)
     refuse: str | None = None
+    stopping: bool = False
 
     def apply(self, control: str) -> str:
         if self.refuse:
