@@ -50,9 +50,13 @@ def test_kill_orders_turns_the_edge_open_on_every_page_within_a_second(demo: Dem
         before = now_t(a)
         click(a, "kill:orders")
         wait_edge(a, "open", timeout=5)
-        delay = a.evaluate(f"window.dashboard.changedAt['{EDGE}'] - window.dashboard.pressedAt['kill:orders']") / 1000
         wait_edge(b, "open", timeout=2)
-        assert delay < 1.0, f"the edge turned open {delay:.2f} s after the click"
+        # Each page's clock is performance.timeOrigin + performance.now(): epoch milliseconds both share.
+        pressed = a.evaluate("performance.timeOrigin + window.dashboard.pressedAt['kill:orders']")
+        delays = [(page.evaluate(f"performance.timeOrigin + window.dashboard.changedAt['{EDGE}']") - pressed) / 1000
+                  for page in (a, b)]
+        delay = max(delays)
+        assert 0 < min(delays) and delay < 1.0, f"the edge turned open {delays} s after the click (page a, page b)"
         assert a.evaluate("document.querySelector('[data-control=\"kill:orders\"]').getAttribute('aria-pressed')") == "true"
         assert b.evaluate("document.querySelector('[data-unit=\"orders\"]').dataset.status") in ("stopped", "running")
         # The latency chart drops: the routes that need only orders are answered by the fallback at once.
