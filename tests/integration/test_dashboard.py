@@ -96,7 +96,10 @@ def test_breakers_off_lets_a_slow_edge_slow_user_reads(demo: Demo):
         tripped = now_t(page) + 1.0
         time.sleep(4)
         contained = route_p(page, "user", tripped)
-        assert contained and max(contained) < 300, f"user p99 {contained} ms with breakers on"
+        # Typically a few ms; the bounds leave room for a stall of the busy machine, and stay
+        # below the 900 ms that the same fault reaches with breakers off (below).
+        assert len(contained) >= 4 and statistics.median(contained) < 100 and max(contained) < 900, \
+            f"user p99 {contained} ms with breakers on"
         click(page, "latency:gateway->orders")
         page.wait_until("!window.dashboard.state.active.length", 10)
         # Breakers off: every service restarted; every edge drawn OFF.
