@@ -28,8 +28,8 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
-	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead
+.PHONY: demo soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
+	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead bench-dashboard
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -53,6 +53,12 @@ chaos: setup $(RUNTIME_DEPS) ## run a scenario: make chaos SCENARIO=order-down [
 	case $$rc in 0) ;; 1) echo "chaos: exit 1: a check failed or could not tell";; \
 	  2) echo "chaos: exit 2: bad input or a set-up failure; nothing was left running";; \
 	  130) echo "chaos: exit 130: interrupted, after rolling back";; esac; exit $$rc
+
+# The dashboard's port (0: a free one); the URL is printed, no browser is opened.
+DEMO_PORT ?= 8090
+DEMO_RATE ?= 30
+demo: setup $(RUNTIME_DEPS) ## live dashboard on 127.0.0.1:8090 under steady load, fault buttons included; Ctrl-C rolls back [DEMO_PORT=] [DEMO_RATE=]
+	$(PY) -m chaos --runtime $(RUNTIME) demo --port $(DEMO_PORT) --rate $(DEMO_RATE) --breakers $(BREAKERS)
 
 nightly: setup $(RUNTIME_DEPS) ## every scenario REPEAT times: combined JUnit XML, index, changes in reports/nightly/
 	$(PY) -m chaos --runtime $(RUNTIME) nightly --repeat $(REPEAT) --breakers $(BREAKERS)
@@ -113,6 +119,9 @@ soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): pass
 # Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
 bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before
 	$(PY) -m bench.load
+
+bench-dashboard: setup setup-chromium ## the demo page's CPU (server and Chromium, 30 s) and the delay from a button to the edge's colour
+	$(PY) -m bench.dashboard
 
 bench-overhead: setup ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
 	$(PY) -m bench.overhead

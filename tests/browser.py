@@ -1,24 +1,25 @@
-"""Headless Chromium for tests, driven over the DevTools protocol.
+"""Headless Chromium for tests, driven through Playwright.
 
-`open_page(path)` loads a local file in a fresh Chromium profile and gives
-back what a person would notice: errors in the console, requests that tried
-to leave the machine, a screenshot, and the answers to JavaScript questions.
+`open_page(path_or_url)` loads a local file or a URL in a fresh headless
+Chromium profile and gives back what a person would notice: errors in the
+console, requests that tried to leave the machine (or, for a URL, its
+origin), a screenshot, and the answers to JavaScript questions. `chromium()`
+gives the browser context itself, for tests that open several pages.
 
-Finding Chromium follows one rule: on a laptop without it the test skips
-with a reason, but on CI (CI=true) a missing Chromium fails the test, so a
-CI machine can never pass by not looking. `make test` installs Debian's
-`chromium` first when it can (see the Makefile's setup-chromium).
+Playwright drives the machine's own Chromium (`executable_path`): no browser
+is ever downloaded. Finding it follows one rule: on a laptop without it the
+test skips with a reason, but on CI (CI=true) a missing Chromium fails the
+test, so a CI machine can never pass by not looking. `make test` installs
+Debian's `chromium` first when it can (see the Makefile's setup-chromium).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
-import struct
 import signal
-import subprocess
+import struct
 import tempfile
 import time
 import zlib
@@ -29,12 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--remote-debugging-port=0",
-]
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 CANDIDATES = ["/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
 
 
@@ -64,130 +62,109 @@ def require_chromium() -> str:
 class Page:
     """A page open in Chromium; `errors` and `offsite` fill while it runs."""
 
-    ws: Any
+    page: Any  # playwright.sync_api.Page
+    local: tuple[str, ...]  # URL prefixes that are not "leaving the machine"
     errors: list[str] = field(default_factory=list)
     offsite: list[str] = field(default_factory=list)
-    _id: int = 0
 
-    def send(self, method: str, timeout: float = 30, **params: Any) -> dict:
-        self._id += 1
-        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self._id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-            self._event(msg)
-        raise TimeoutError(method)
+    def __post_init__(self) -> None:
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "assert") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", self._request)
 
-    def wait_for(self, event: str, timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = json.loads(self.ws.recv())
-            self._event(msg)
-            if msg.get("method") == event:
-                return msg.get("params", {})
-        raise TimeoutError(event)
-
-    def _event(self, msg: dict) -> None:
-        method, params = msg.get("method"), msg.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            details = params["exceptionDetails"]
-            self.errors.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
-        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            self.errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
-        elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-            self.errors.append(params["entry"].get("text", ""))
-        elif method == "Network.requestWillBeSent":
-            url = params["request"]["url"]
-            if not url.startswith(("file:", "data:", "blob:", "about:")):
-                self.offsite.append(url)
+    def _request(self, request: Any) -> None:
+        if not request.url.startswith(self.local):
+            self.offsite.append(request.url)
 
     def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
+        return self.page.evaluate(expression)
 
     def wait_until(self, expression: str, timeout: float = 20) -> Any:
-        """Poll a JavaScript expression until it is truthy; returns its value."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"never true within {timeout} s: {expression}")
+        """Wait until a JavaScript expression is truthy; returns its value."""
+        try:
+            return self.page.wait_for_function(expression, timeout=timeout * 1000, polling=50).json_value()
+        except Exception as e:  # playwright's TimeoutError: say what never came true
+            raise AssertionError(f"never true within {timeout} s: {expression}") from e
 
     def screenshot(self, selector: str | None = None, scale: float = 1.0) -> bytes:
-        """A PNG of the whole page, or of the element `selector` names."""
-        params: dict[str, Any] = {"format": "png", "captureBeyondViewport": True}
-        if selector:
-            box = self.evaluate(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
-                                " return {x: r.x + scrollX, y: r.y + scrollY, width: r.width, height: r.height}; })()")
-            params["clip"] = {**box, "scale": scale}
-        return base64.b64decode(self.send("Page.captureScreenshot", **params)["data"])
+        """A PNG of the whole page, or of the element `selector` names (at `scale`)."""
+        if selector is None:
+            return self.page.screenshot(full_page=True)
+        if scale == 1.0:
+            return self.page.locator(selector).screenshot()
+        box = self.page.locator(selector).bounding_box()
+        # Chromium scales the clip itself; Playwright has no per-shot scale.
+        cdp = self.page.context.new_cdp_session(self.page)
+        try:
+            data = cdp.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
+                                                       "clip": {**box, "scale": scale}})["data"]
+        finally:
+            cdp.detach()
+        return base64.b64decode(data)
 
 
 @contextmanager
-def open_page(path: Path, width: int = 1300, height: int = 1000) -> Iterator[Page]:
-    """Open a local file in a fresh headless Chromium; stopped by its pid afterwards."""
-    import websocket  # websocket-client, a test dependency only
-
+def chromium(width: int = 1300, height: int = 1000, bypass_csp: bool = False) -> Iterator[Any]:
+    """A fresh headless Chromium (the machine's own, through Playwright): its
+    browser context, closed afterwards with every process it started.
+    `bypass_csp` lets the test's own waits (which Playwright evaluates as
+    code) run on a page whose Content-Security-Policy forbids eval."""
     binary = require_chromium()
+    from playwright.sync_api import sync_playwright  # a test dependency only
+
     # Chromium's helper processes may still write into the profile for a
-    # moment after the browser exits: the whole group is stopped, and a
-    # leftover file in the profile is no reason to fail a render test.
+    # moment after the browser exits: whatever still runs from this profile
+    # is stopped, and a leftover file in it is no reason to fail a test.
     with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
-        proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
         try:
-            port = _devtools_port(Path(profile), proc)
-            target = requests.put(f"http://127.0.0.1:{port}/json/new?about:blank", timeout=10).json()
-            ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
-            page = Page(ws)
-            for domain in ("Runtime", "Log", "Network", "Page"):
-                page.send(f"{domain}.enable")
-            page.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
-            page.send("Page.navigate", url=path.resolve().as_uri())
-            page.wait_for("Page.loadEventFired")
-            yield page
-            ws.close()
+            with sync_playwright() as pw:
+                context = pw.chromium.launch_persistent_context(
+                    profile, executable_path=binary, headless=True, args=FLAGS,
+                    viewport={"width": width, "height": height}, device_scale_factor=1,
+                    bypass_csp=bypass_csp)
+                try:
+                    yield context
+                finally:
+                    context.close()
         finally:
-            _stop_group(proc)
+            stop_leftovers(profile)
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to the browser and its helpers (its own process group), SIGKILL after 10 s."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # any helper that outlived the browser
-    except ProcessLookupError:
-        pass
+@contextmanager
+def open_page(target: Path | str, width: int = 1300, height: int = 1000) -> Iterator[Page]:
+    """Open a local file (Path) or a URL (str) in a fresh headless Chromium."""
+    with chromium(width, height) as context:
+        if isinstance(target, Path):
+            url, local = target.resolve().as_uri(), ("file:", "data:", "blob:", "about:")
+        else:
+            url = target
+            local = (target.split("/", 3)[0] + "//" + target.split("/", 3)[2] + "/", "data:", "blob:", "about:")
+        page = Page(context.pages[0] if context.pages else context.new_page(), local)
+        page.page.goto(url, wait_until="load")
+        yield page
 
 
-def _devtools_port(profile: Path, proc: subprocess.Popen) -> int:
-    # With --remote-debugging-port=0 Chromium picks a free port and writes it here.
-    marker = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if marker.exists() and marker.read_text().strip():
-            return int(marker.read_text().splitlines()[0])
-        if proc.poll() is not None:
-            raise RuntimeError(f"Chromium exited with {proc.returncode} before it listened")
+def stop_leftovers(profile: str) -> list[int]:
+    """SIGKILL every process still running with `profile` on its command line
+    (a Chromium helper that outlived its browser); returns their pids."""
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if profile.encode() in argv:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 5
+    while killed and time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in killed):
         time.sleep(0.05)
-    raise TimeoutError("Chromium did not open its DevTools port within 30 s")
+    return killed
 
 
 def assert_report_renders(report: Path, tmp_path: Path, checks: int) -> list[str]:

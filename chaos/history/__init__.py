@@ -190,6 +190,13 @@ class History:
     def __len__(self) -> int:
         return len(self._events)
 
+    def since(self, start: int) -> list[Event]:
+        """The events recorded after the first `start`: for a reader that
+        follows a history as it grows (the live dashboard) without copying
+        all of it every time."""
+        with self._lock:
+            return self._events[start:]
+
     def of(self, kind: type[E]) -> list[E]:
         """The events of one type, in the order they were recorded."""
         return [e for e in self if isinstance(e, kind)]
