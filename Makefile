@@ -42,7 +42,8 @@ $(VENV)/.installed: requirements-dev.txt services/requirements.txt pyproject.tom
 	touch $@
 
 # `chaos setup` links a toxiproxy-server found on PATH, or builds v2.12.0 with Go.
-$(TOXIPROXY): $(VENV)/.installed
+# Order-only on the venv: new Python packages are no reason to rebuild Toxiproxy.
+$(TOXIPROXY): | $(VENV)/.installed
 	$(PY) -m chaos setup --into $(TOOLS)
 
 setup: $(VENV)/.installed $(TOXIPROXY) ## create .venv and build Toxiproxy (done by every target that needs them)

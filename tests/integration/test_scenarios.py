@@ -63,6 +63,16 @@ def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
     assert "Listening at: http://127.0.0.1:5102" in (run_dir / "logs" / "orders.log").read_text()  # this run's start of orders
     if scenario == "order-down":  # one real report is enough to prove it opens offline with its plot
         assert assert_report_renders(run_dir / "report.html", run_dir, checks=5) == ["pass"] * 5
+    if scenario == "order-slow":  # advice from a real run's evidence: every edge, each topic with its figures
+        advised = chaos("advise", "--json", str(run_dir))
+        assert advised.returncode == 0, advised.stdout + advised.stderr
+        edges = {e["edge"]: e for e in json.loads(advised.stdout)["edges"]}
+        assert set(edges) == {e.name for e in system.spec.edges}
+        orders = {a["topic"]: a for a in edges["gateway->orders"]["advice"]}
+        assert set(orders) == {"read_timeout", "fail_max", "reset_timeout"}
+        assert orders["read_timeout"]["figures"]["p99"] > 0 and orders["read_timeout"]["figures"]["n"] > 0
+        assert orders["reset_timeout"]["level"] != "unknown", orders["reset_timeout"]  # the fault hit orders: recovery seen
+        print("\norder-slow advice: " + " | ".join(a["text"] for a in orders.values()))
     print(f"\n{scenario}: " + "; ".join(v["evidence"] for v in found.values()))
 
 
