@@ -51,17 +51,17 @@ def state_dir(sys_: System) -> Path:
     return ROOT / ".chaos" / (f"offset-{sys_.port_offset}" if sys_.port_offset else "")
 
 
-def start_demo(reports: Path, rate: int = 30) -> Demo:
-    """`chaos demo` on a free port, run folders into `reports`; returns once it prints its URL."""
+def start_demo(reports: Path, rate: int = 30, runtime: str = "local") -> Demo:
+    """`chaos demo` on a free port and `runtime`, run folders into `reports`; returns once it prints its URL."""
     require_chromium()  # before starting anything: a laptop without Chromium skips here
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CHAOS_PORT_OFFSET": str(OFFSET),
            "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
-    proc = subprocess.Popen([sys.executable, "-m", "chaos", "demo", "--port", str(free_port()), "--rate", str(rate),
+    proc = subprocess.Popen([sys.executable, "-m", "chaos", "--runtime", runtime, "demo", "--port", str(free_port()), "--rate", str(rate),
                              "--reports", str(reports)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL)
     lines: list[str] = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # the Docker runtime starts containers
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -75,8 +75,8 @@ def start_demo(reports: Path, rate: int = 30) -> Demo:
     pytest.fail("chaos demo printed no URL:\n" + "\n".join(lines) + (proc.stdout.read() or ""))
 
 
-def assert_nothing_running(sys_: System) -> None:
-    runtime = make_runtime("local", sys_, state_dir(sys_))
+def assert_nothing_running(sys_: System, runtime_kind: str = "local") -> None:
+    runtime = make_runtime(runtime_kind, sys_, state_dir(sys_))
     left = [name for name in [TOXIPROXY, *sys_.services] if runtime.status(name) is not Status.STOPPED]
     assert not left, f"left running: {left}"
 
