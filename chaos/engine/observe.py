@@ -22,7 +22,7 @@ import requests
 
 from chaos.clients.agent import Agents, ContractError
 from chaos.clients.http import Session
-from chaos.history import BreakerInfo, BreakerStats, History, Observation, Transition
+from chaos.history import BreakerInfo, BreakerStats, History, Observation, Transition, WorkerViews
 from chaos.spec.system import System
 
 # Seconds an agent may hold a long poll. Short, so stopping the watcher costs
@@ -80,6 +80,7 @@ class BreakerWatcher:
             finally:
                 session.close()
             now = time.time()
+            self._record_workers(service, body, now)
             for b in body["breakers"]:
                 stats = BreakerStats(self.breaker_id(service, b["name"]), b["state"], b["fail_max"], b["reset_timeout"],
                                      dict(b["calls"]), dict(b["failures_by_reason"]), b.get("latency"), body["enabled"], now)
@@ -114,7 +115,8 @@ class BreakerWatcher:
                     for t in body["transitions"]:
                         if t["seq"] <= after or self._stop.is_set():
                             continue
-                        event = Transition(self.breaker_id(service, t["breaker"]), t["from"] or "closed", t["to"], t["at"], seen)
+                        event = Transition(self.breaker_id(service, t["breaker"]), t["from"] or "closed", t["to"], t["at"], seen,
+                                           t.get("pid"))
                         self.history.append(event)
                         self.on_transition(event)
                         after = t["seq"]
@@ -132,6 +134,7 @@ class BreakerWatcher:
         if self._stop.is_set():
             return
         now = time.time()
+        self._record_workers(service, body, now)
         names = [b["name"] for b in body["breakers"]]
         for b in body["breakers"]:
             self.history.append(BreakerInfo(self.breaker_id(service, b["name"]), b["state"], b["fail_max"] or 0,
@@ -142,5 +145,18 @@ class BreakerWatcher:
             if missing:
                 wanted = ", ".join(f"'{e.breaker_name}' ({e.name})" for e in missing)
                 detail += f"; no breaker named {wanted}: watch it with agent.watch(), or set the edge's breaker: to its name"
+            workers = body.get("workers")
+            if workers is not None and len(workers) > 1:
+                detail += f"; {len(workers)} workers (pids {', '.join(str(w['pid']) for w in workers)})"
             self.history.append(Observation(service, True, detail, now))
             self._seen[service].set()
+
+    def _record_workers(self, service: str, body: dict, at: float) -> None:  # type: ignore[type-arg]
+        """Each worker's view of each breaker, as the agent reported them (an
+        agent before per-worker views reports none: nothing is recorded)."""
+        workers = body.get("workers")
+        if workers is None:
+            return
+        views = tuple((self.breaker_id(service, b["name"]), w["pid"], b["state"]) for w in workers for b in w["breakers"])
+        live = body.get("worker_pids")
+        self.history.append(WorkerViews(service, views, tuple(live) if live is not None else None, at))
