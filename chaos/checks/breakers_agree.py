@@ -53,9 +53,9 @@ class BreakersAgree(BreakerCheck):
             return self.verdict("pass", f"the workers of {owner} never disagreed on {self.breaker} during "
                                 f"{len(faults)} fault{'s' if len(faults) > 1 else ''}", longest_s=0.0)
         d, fault, n = worst
-        evidence = (f"per-process breakers: {self.breaker} open in {len(d.tripped)} of {n} workers of {owner} "
-                    f"(pids {', '.join(map(str, d.tripped))}) while {', '.join(map(str, d.closed))} stayed closed, "
-                    f"for {d.length:.2f} s from +{d.start - fault.start:.2f} s into the fault ({fault.label}); "
+        evidence = (f"per-process breakers: the {n} workers of {owner} disagreed on {self.breaker} for {d.length:.2f} s "
+                    f"from +{d.start - fault.start:.2f} s into the fault ({fault.label}): open in {len(d.tripped)} "
+                    f"(pids {', '.join(map(str, d.tripped))}) while {', '.join(map(str, d.closed))} stayed closed; "
                     f"bound {self.within:g} s")
         status = "fail" if d.length > self.within else "pass"
         return self.verdict(status, evidence, longest_s=round(d.length, 4), bound_s=self.within)

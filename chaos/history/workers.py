@@ -63,7 +63,8 @@ def first_opens(history: History, breaker: str, pids: tuple[int, ...], since: fl
 
 @dataclass(frozen=True)
 class Disagreement:
-    """A stretch in which some workers' breaker was open (or half-open) and others' closed."""
+    """A stretch in which some workers' breaker was open (or half-open) and
+    others' closed, with who was which as it began."""
 
     start: float
     end: float
@@ -92,8 +93,8 @@ def disagreements(history: History, breaker: str, workers: Workers, window: Wind
         tripped = tuple(p for p, s in sorted(state.items()) if s != "closed")
         closed = tuple(p for p, s in sorted(state.items()) if s == "closed")
         if tripped and closed and until > cursor:
-            if out and out[-1].end == cursor and out[-1].tripped == tripped:
-                out[-1] = Disagreement(out[-1].start, until, tripped, closed)
+            if out and out[-1].end == cursor:  # one stretch, however its members change
+                out[-1] = Disagreement(out[-1].start, until, out[-1].tripped, out[-1].closed)
             else:
                 out.append(Disagreement(cursor, until, tripped, closed))
 
