@@ -116,6 +116,7 @@ class Runtime:
             self.watched.append((adapter, recorder))
         if isinstance(adapter, Pollable):
             self.poller.add(adapter)
+        self.log.changed()  # fellow workers see the new breaker at once, not at the next round
 
     def pairs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(snapshot, recorder metrics) of each watched breaker, for the metrics."""

@@ -368,6 +368,10 @@ class Workers:
                                             daemon=True)
             self._thread.start()
 
+    def changed(self) -> None:
+        """Publish this worker's view now rather than at the next round."""
+        self._wake.set()
+
     def publish_after_fork(self) -> None:
         """Make a child forked from this process (a --preload worker) publish
         from its start. Held weakly: an app gone need not live on for this."""

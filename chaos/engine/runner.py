@@ -233,7 +233,7 @@ class Runner:
 
     def _on_transition(self, t) -> None:  # type: ignore[no-untyped-def]
         # Name the worker only where there are several: one process's pid is noise.
-        many = t.worker is not None and any(len({pid for _, pid, _ in v.views}) > 1 for v in self.history.of(WorkerViews))
+        many = t.worker is not None and any(len(v.live or {pid for _, pid, _ in v.views}) > 1 for v in self.history.of(WorkerViews))
         self.console.line("breaker", f"{t.breaker}  {t.old} -> {t.new}" + (f"  (worker {t.worker})" if many else ""), t.at)
 
     def _save(self, result: RunResult, began: float, logs: LogMarks) -> Path | None:
