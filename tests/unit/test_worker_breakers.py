@@ -129,3 +129,25 @@ def test_worker_views_survive_the_jsonl_round_trip(tmp_path):
     back = History.read_jsonl(tmp_path / "history.jsonl")
     assert back.of(WorkerViews) == h.of(WorkerViews)
     assert back.of(Transition)[0].worker == 101
+
+
+class _Agent:
+    service, url = "front", "http://127.0.0.1:1/_chaos"
+
+    def __init__(self, body):
+        self.body = body
+
+    def breakers(self):
+        return self.body
+
+    def close(self):
+        pass
+
+
+def test_restore_sees_a_breaker_left_open_in_a_worker_that_did_not_answer():
+    from chaos.engine.restore import _not_closed
+
+    closed, opened = {"name": "stock", "state": "closed"}, {"name": "stock", "state": "open"}
+    body = {"breakers": [closed], "workers": [{"pid": 1, "breakers": [closed]}, {"pid": 2, "breakers": [opened]}]}
+    assert _not_closed(_Agent(body)) == ["stock"]
+    assert _not_closed(_Agent({"breakers": [closed]})) == []  # an agent before workers: its own answer
