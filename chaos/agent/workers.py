@@ -137,6 +137,15 @@ def sweep(tmp: Path, keep: Path) -> None:
             continue  # being made or removed by someone else right now
 
 
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """One log line, or None for a damaged one (a worker killed mid-write)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("seq"), int) else None
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
@@ -175,8 +184,7 @@ class SharedGroup:
             old_owner, group = None, ""
         if old_owner == owner and len(group) == 32:
             return group
-        for name in ("transitions.jsonl", "seq"):
-            (self.dir / name).unlink(missing_ok=True)
+        (self.dir / "transitions.jsonl").unlink(missing_ok=True)
         for stale in (self.dir / "workers").glob("*.json"):
             stale.unlink(missing_ok=True)
         group = uuid.uuid4().hex
@@ -189,15 +197,17 @@ class SharedGroup:
     def append(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Give `entry` the group's next seq and append it; returns it."""
         with self._locked():
-            seq_file = self.dir / "seq"
-            try:
-                seq = int(seq_file.read_text() or 0) + 1
-            except FileNotFoundError:
-                seq = 1
+            # The next seq follows the log's last entry (read incrementally):
+            # one source of truth, nothing to get out of step after a crash.
+            entries = self._entries()
+            seq = entries[-1]["seq"] + 1 if entries else 1
             entry = {**entry, "seq": seq}
-            with self._log.open("a") as f:
-                f.write(json.dumps(entry, separators=(",", ":")) + "\n")
-            seq_file.write_text(str(seq))
+            line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+            fd = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)  # one write: a reader sees the whole line or none of it
+            finally:
+                os.close(fd)
             if seq % MAX_ENTRIES == 0:  # keep the newest MAX_ENTRIES: a flapping breaker must not grow the file forever
                 kept = self._entries()[-MAX_ENTRIES:]
                 _write_atomic(self._log, "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in kept))
@@ -217,7 +227,7 @@ class SharedGroup:
                 f.seek(size)
                 chunk = f.read(st.st_size - size)
             complete = chunk[:chunk.rfind(b"\n") + 1]  # a line still being written is read next time
-            entries = entries + [json.loads(line) for line in complete.splitlines() if line]
+            entries = entries + [e for e in map(_parse, complete.splitlines()) if e is not None]
             size += len(complete)
         self._cache = (st.st_ino, size, entries)
         return entries

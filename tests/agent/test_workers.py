@@ -131,3 +131,13 @@ def test_a_single_process_app_shares_nothing(demos, value):
     demo.trip()
     demo.client.get("/_chaos/breakers")
     assert demo.agent._runtime.log.group() is None
+
+
+def test_a_damaged_line_is_skipped_and_the_sequence_goes_on(tmp_path):
+    group = SharedGroup(tmp_path)
+    group.append({"breaker": "users", "from": "closed", "to": "open", "at": 1.0, "pid": os.getpid()})
+    with (tmp_path / "transitions.jsonl").open("a") as f:
+        f.write('{"seq": 2, "breaker": "us\n')  # a worker killed in the middle of its line
+    group.append({"breaker": "users", "from": "open", "to": "half-open", "at": 2.0, "pid": os.getpid()})
+    last, entries = SharedGroup(tmp_path).since(0)
+    assert (last, [(e["seq"], e["to"]) for e in entries]) == (2, [(1, "open"), (2, "half-open")])
