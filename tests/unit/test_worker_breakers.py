@@ -151,3 +151,15 @@ def test_restore_sees_a_breaker_left_open_in_a_worker_that_did_not_answer():
     body = {"breakers": [closed], "workers": [{"pid": 1, "breakers": [closed]}, {"pid": 2, "breakers": [opened]}]}
     assert _not_closed(_Agent(body)) == ["stock"]
     assert _not_closed(_Agent({"breakers": [closed]})) == []  # an agent before workers: its own answer
+
+
+def test_the_report_draws_one_band_per_worker_of_a_breaker_held_by_several():
+    from chaos.report.timeline import breaker_bands
+
+    h = workers_run({101: 8.3}, closes={101: 22.0})
+    bands = breaker_bands(h, T0, 30.0)
+    names = sorted({b.breaker for b in bands})
+    assert names == [f"{BREAKER} (worker {pid})" for pid in PIDS]
+    of_101 = [(b.state, round(b.start, 2)) for b in bands if b.breaker.endswith("(worker 101)")]
+    assert of_101 == [("closed", 0.5), ("open", 8.3), ("half-open", 22.0), ("closed", 22.01)]
+    assert [(b.breaker, b.state) for b in breaker_bands(run(), T0, 30.0)][0] == (BREAKER, "closed")  # one process: as before
