@@ -55,7 +55,7 @@ def test_the_same_app_under_one_worker_passes_them(tmp_path):
     data["toxiproxy"]["proxies"] = str(root / data["toxiproxy"]["proxies"])
     data["scenarios"] = str(root / "scenarios")
     for service in data["services"].values():
-        service["cwd"] = str(root)
+        service["cwd"] = str((root / service.get("cwd", ".")).resolve())
     command = data["services"]["front"]["command"]
     command[command.index("-w") + 1] = "1"
     (tmp_path / "one").mkdir()
