@@ -36,8 +36,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -48,93 +46,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from chaos.agent.processes import alive, children, gunicorn_master, in_gunicorn_worker, start_ticks, sweep
 from chaos.agent.recorder import TransitionLog
 
-ENV = "CHAOS_AGENT_SHARED_DIR"
 PUBLISH_INTERVAL = 0.2  # seconds between a worker's checks whether its view changed
 READ_INTERVAL = 0.05  # how often a long poll looks for another worker's transition
 MAX_ENTRIES = 10_000  # transitions kept, as the in-process log
 log = logging.getLogger(__name__)
-
-
-def start_ticks(pid: int) -> int | None:
-    """The process's kernel start time (/proc/PID/stat field 22), or None when
-    unknown (no /proc) or no such process. (Also in chaos.runtime.process:
-    the agent cannot import the engine.)"""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2:].split()[19])
-
-
-def alive(pid: int, ticks: int | None) -> bool:
-    """Whether `pid` runs and is the process that had start time `ticks` (when known)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, another user's
-    return ticks is None or start_ticks(pid) in (None, ticks)
-
-
-def children(pid: int) -> list[int] | None:
-    """The pids whose parent is `pid` (a gunicorn master's workers), from
-    /proc; None where there is no /proc."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    found = []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-            found.append(int(entry))
-    return sorted(found)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def gunicorn_master() -> int | None:
-    """The master's pid when this process is a gunicorn worker, else None.
-
-    gunicorn's master puts SERVER_SOFTWARE=gunicorn/... in the environment
-    its workers inherit; with --preload the app is imported in the master
-    too, which is told apart by its parent not being gunicorn."""
-    if not os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
-        return None
-    parent = os.getppid()
-    if "gunicorn" not in _cmdline(parent) and os.path.exists("/proc"):
-        return None
-    return parent
-
-
-def sweep(tmp: Path, keep: Path) -> None:
-    """Remove the directories earlier masters left under `tmp` (their master
-    is gone), so a machine that starts services all day does not fill up."""
-    for stale in tmp.glob("chaos-agent-*-*"):
-        if stale == keep or not (stale / "owner").is_file():
-            continue
-        try:
-            pid, ticks = (stale / "owner").read_text().split()
-            if not alive(int(pid), None if ticks == "None" else int(ticks)):
-                shutil.rmtree(stale, ignore_errors=True)
-        except (OSError, ValueError):
-            continue  # being made or removed by someone else right now
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -414,8 +332,3 @@ class Workers:
             except Exception:  # a full disk must not stop the worker; the next round tries again
                 log.exception("chaos agent: publishing this worker's view failed")
             self._wake.wait(PUBLISH_INTERVAL)
-
-
-def in_gunicorn_worker() -> bool:
-    """Whether this process is a gunicorn worker (so it should publish from the start)."""
-    return "gunicorn" in sys.modules and gunicorn_master() is not None
