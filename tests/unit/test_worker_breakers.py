@@ -163,3 +163,46 @@ def test_the_report_draws_one_band_per_worker_of_a_breaker_held_by_several():
     of_101 = [(b.state, round(b.start, 2)) for b in bands if b.breaker.endswith("(worker 101)")]
     assert of_101 == [("closed", 0.5), ("open", 8.3), ("half-open", 22.0), ("closed", 22.01)]
     assert [(b.breaker, b.state) for b in breaker_bands(run(), T0, 30.0)][0] == (BREAKER, "closed")  # one process: as before
+
+
+def test_the_watcher_records_every_workers_view_under_the_edge_names():
+    from pathlib import Path
+
+    from chaos.engine.observe import BreakerWatcher
+    from chaos.spec import load_system
+
+    from .test_breaker_stats import breakers_reply
+
+    def reply(state_of: dict[int, str] | None) -> dict:
+        body = breakers_reply("gateway", "orders")
+        if state_of is not None:
+            body["workers"] = [{"pid": pid, "boot_id": "1" * 32, "at": 1.0,
+                                "breakers": [{**body["breakers"][0], "state": state}]} for pid, state in state_of.items()]
+            body["worker_pids"] = [*state_of, 105]
+        return body
+
+    class Agents:
+        def __init__(self, body):
+            self.body = body
+
+        def services(self):
+            return ["gateway"]
+
+        def client(self, service, session=None):
+            body = self.body
+
+            class Client:
+                def breakers(self, timeout=None):
+                    return body
+
+            return Client()
+
+    system = load_system(Path(__file__).resolve().parents[2] / "system.yaml")
+    history = History()
+    BreakerWatcher(system, history, agents=Agents(reply({101: "open", 102: "closed"}))).final_stats()
+    (views,) = history.of(WorkerViews)
+    assert views.service == "gateway" and views.live == (101, 102, 105)
+    assert views.seen("gateway->orders") == {101: "open", 102: "closed"}
+    old = History()
+    BreakerWatcher(system, old, agents=Agents(reply(None))).final_stats()
+    assert old.of(WorkerViews) == []  # an agent before per-worker views: nothing claimed
