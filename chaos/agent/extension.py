@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from flask import Flask
 
-from chaos.agent import access, adapters, assaults, fallback, views
+from chaos.agent import access, adapters, assaults, fallback, views, workers
 from chaos.agent.adapters import BreakerAdapter, Pollable
-from chaos.agent.recorder import BreakerRecorder, TransitionLog, boot_id
+from chaos.agent.recorder import BreakerRecorder, boot_id
 from chaos.agent.settings import Settings
 
 B = TypeVar("B")
@@ -81,12 +81,17 @@ class Runtime:
 
     settings: Settings
     poller: Poller
-    log: TransitionLog = field(default_factory=TransitionLog)
     assaults: assaults.AssaultState = field(default_factory=assaults.AssaultState)
     version: str = field(default_factory=_version)
     watched: list[tuple[BreakerAdapter, BreakerRecorder]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _registry: Any = None
+    # The transition log and the fellow workers' views: this process's own
+    # memory, or the directory a multi-process server's workers share.
+    log: workers.Workers = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = workers.Workers(self.settings.service, self.settings.shared_dir, self.describe, boot_id)
 
     @property
     def registry(self) -> Any:
@@ -111,6 +116,7 @@ class Runtime:
             self.watched.append((adapter, recorder))
         if isinstance(adapter, Pollable):
             self.poller.add(adapter)
+        self.log.changed()  # fellow workers see the new breaker at once, not at the next round
 
     def pairs(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(snapshot, recorder metrics) of each watched breaker, for the metrics."""
@@ -182,6 +188,11 @@ class ChaosAgent:
         self._runtime = runtime
         for adapter in self._adapters:
             runtime.add(adapter)
+        # A worker publishes its view from its start, so its fellows list it
+        # before it serves a request; with --preload the fork starts it.
+        if workers.in_gunicorn_worker() or settings.shared_dir:
+            runtime.log.ensure_publishing()
+        runtime.log.publish_after_fork()
         return True
 
     def watch(self, breaker: B, name: str | None = None) -> B:
@@ -213,3 +224,4 @@ class ChaosAgent:
         endpoints keep answering. Safe to call more than once, or when off."""
         if self._runtime is not None:
             self._runtime.poller.stop()
+            self._runtime.log.stop()

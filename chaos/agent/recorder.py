@@ -39,7 +39,7 @@ def boot_id() -> str:
 class TransitionLog:
     """The breaker transitions of one app in one process.
 
-    Each entry is `{"seq", "breaker", "from", "to", "at"}` with `seq` counting
+    Each entry is `{"seq", "breaker", "from", "to", "at", "pid"}` with `seq` counting
     1, 2, 3... and `at` the wall-clock time. Long-pollers block in `since` and
     are woken the moment an entry is added. Only the newest `maxlen` entries
     are kept, so a flapping breaker cannot grow memory without bound.
@@ -60,7 +60,8 @@ class TransitionLog:
         """Record one transition now, wake every waiter and return the entry."""
         with self._changed:
             self._last_seq += 1
-            entry = {"seq": self._last_seq, "breaker": breaker, "from": old, "to": new, "at": time.time()}
+            entry = {"seq": self._last_seq, "breaker": breaker, "from": old, "to": new, "at": time.time(),
+                     "pid": os.getpid()}
             self._entries.append(entry)
             self._changed.notify_all()
             return dict(entry)

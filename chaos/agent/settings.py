@@ -7,6 +7,7 @@
 | CHAOS_AGENT_TOKEN   | (none)            | a bearer token that may control from anywhere  |
 | CHAOS_BREAKERS      | on                | off: watched breakers pass every call through  |
 | CHAOS_SERVICE       | the app's import name | the service name in every reply            |
+| CHAOS_AGENT_SHARED_DIR | (derived)      | where a service's workers share their views (chaos.agent.workers) |
 
 On/off words: on, true, 1, yes / off, false, 0, no, "" (any case). Any other
 word is a ValueError naming the key, so a typo stops the app at start-up
@@ -55,6 +56,7 @@ class Settings:
     token: str | None = None
     breakers: bool = True
     service: str = ""
+    shared_dir: str | None = None
 
     @classmethod
     def from_app(cls, app: Flask) -> Settings:
@@ -69,4 +71,5 @@ class Settings:
             token=str(token) if token else None,
             breakers=switch(app, "CHAOS_BREAKERS", True),
             service=str(_raw(app, "CHAOS_SERVICE", "") or app.import_name),
+            shared_dir=str(_raw(app, "CHAOS_AGENT_SHARED_DIR", "") or "") or None,
         )

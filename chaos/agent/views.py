@@ -1,7 +1,8 @@
 """The agent's endpoints under its prefix P (default /_chaos).
 
 - GET P: what this agent is and where its endpoints are;
-- GET P/breakers: every watched breaker's state and counters;
+- GET P/breakers: every watched breaker's state and counters, in this
+  worker and (`workers`) in every worker of a multi-process server;
 - GET P/breakers/transitions?after=N&wait=S: transitions with seq > N,
   long-polled for up to S (0..5) seconds;
 - GET P/metrics: Prometheus text exposition;
@@ -86,8 +87,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
         response.headers["Allow"] = ", ".join(READ_METHODS)
         return response
 
-    def head() -> dict[str, Any]:
-        return {"contract": CONTRACT_VERSION, "service": settings.service, "boot_id": runtime.boot_id()}
+    def head(boot_id: str | None = None) -> dict[str, Any]:
+        return {"contract": CONTRACT_VERSION, "service": settings.service, "boot_id": boot_id or runtime.boot_id()}
 
     @bp.route(prefix, methods=ALL_METHODS)
     def index() -> Any:
@@ -102,8 +103,12 @@ def blueprint(runtime: Runtime) -> Blueprint:
         """Every watched breaker's state and counters."""
         if (refused := refuse_writes()) is not None:
             return refused
+        views, pids = runtime.log.views()
+        own = next(v for v in views if v["pid"] == os.getpid())
         return {**head(), "pid": os.getpid(), "now": time.time(), "enabled": settings.breakers,
-                "breakers": runtime.describe()}
+                "breakers": own["breakers"],
+                "workers": [{k: v[k] for k in ("pid", "boot_id", "at", "breakers")} for v in views],
+                "worker_pids": pids}
 
     @bp.route(f"{prefix}/breakers/transitions", methods=ALL_METHODS)
     def transitions() -> Any:
@@ -114,7 +119,10 @@ def blueprint(runtime: Runtime) -> Blueprint:
         if isinstance(query, dict):
             return json_error(400, "invalid query", fields=query)
         last_seq, entries = runtime.log.since(*query)
-        return {**head(), "last_seq": last_seq, "transitions": entries}
+        # Here boot_id names the log seq counts in: this process's, or the one
+        # every worker of a multi-process server shares, so `after` holds
+        # whichever worker answers and a replaced worker does not restart it.
+        return {**head(runtime.log.log_id()), "last_seq": last_seq, "transitions": entries}
 
     @bp.route(f"{prefix}/metrics", methods=ALL_METHODS)
     def metrics() -> Any:

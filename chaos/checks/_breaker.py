@@ -8,6 +8,7 @@ from pydantic import Field
 
 from chaos.checks import Check
 from chaos.history.queries import Window, breaker_info, fault_windows
+from chaos.history.workers import Workers, breaker_workers
 from chaos.history import History, Observation
 from chaos.spec.system import System
 
@@ -46,3 +47,8 @@ class BreakerCheck(Check):
     def faults(self, history: History, system: System) -> list[Window]:
         """The fault windows that make this breaker's downstream slow or unavailable."""
         return fault_windows(history, frozenset({self.target(system)}))
+
+    def workers(self, history: History, system: System, window: Window) -> Workers | None:
+        """The workers of the breaker's service that held a copy of it during
+        `window`; None when its agent did not report workers (judge the one breaker seen)."""
+        return breaker_workers(history, system.breakers[self.breaker].source, self.breaker, window)

@@ -9,6 +9,7 @@ from chaos.checks import Verdict, register
 from chaos.checks._breaker import BreakerCheck
 from chaos.history.queries import breaker_info
 from chaos.history import History, Transition
+from chaos.history.workers import Workers
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
 
@@ -33,6 +34,9 @@ class BreakerRecovers(BreakerCheck):
             return self.verdict("unknown", f"breakers are off: {self.breaker} has nothing to recover from")
         ended = faults[-1].end
         moves = sorted((t for t in history.of(Transition) if t.breaker == self.breaker), key=lambda t: t.at)
+        workers = self.workers(history, system, faults[-1])
+        if workers is not None and workers.many:
+            return self._judge_workers(moves, workers, ended, info.reset_timeout)
         if not any(t.new == "open" for t in moves):
             return self.verdict("unknown", f"{self.breaker} never opened, so there was nothing to recover from")
         bound = info.reset_timeout + self.within
@@ -48,3 +52,35 @@ class BreakerRecovers(BreakerCheck):
         )
         status = "pass" if via_half_open and delay <= bound else "fail"
         return self.verdict(status, evidence, delay_s=round(delay, 4), bound_s=bound)
+
+    def _judge_workers(self, moves: list[Transition], workers: Workers, ended: float, reset: float) -> Verdict:
+        """Several workers, each with its own copy: every worker whose breaker
+        opened must close again via half-open within the bound; one that
+        stays open (or was never seen) keeps the service's breaker from having recovered."""
+        bound = reset + self.within
+        opened = sorted({t.worker for t in moves if t.new == "open" and t.worker in workers.pids})  # type: ignore[type-var]
+        if not opened:
+            return self.verdict("unknown", f"{self.breaker} never opened in any of {len(workers.pids)} workers, so there "
+                                "was nothing to recover from")
+        late: list[str] = []
+        delays: list[float] = []
+        for pid in opened:
+            final = [t for t in moves if t.worker == pid][-1]
+            delay = max(0.0, final.at - ended)
+            if final.new != "closed":
+                late.append(f"pid {pid} still {final.new}")
+            elif final.old != "half-open" or delay > bound:
+                late.append(f"pid {pid} closed {delay:.2f} s after the fault{'' if final.old == 'half-open' else ', not via half-open'}")
+            else:
+                delays.append(delay)
+        figures = {"workers": len(workers.pids), "workers_opened": len(opened)}
+        if late:
+            return self.verdict("fail", f"{len(late)} of {len(opened)} workers whose {self.breaker} opened did not recover "
+                                f"within {reset:g} s reset + {self.within:g} s: {'; '.join(late)}", bound_s=bound, **figures)
+        if workers.unseen:
+            return self.verdict("unknown", f"{len(workers.unseen)} of {len(workers.pids)} workers never showed their "
+                                f"breaker (pids {', '.join(map(str, workers.unseen))})", **figures)
+        worst = max(delays)
+        return self.verdict("pass", f"{self.breaker} closed via half-open in all {len(opened)} workers that opened, the last "
+                            f"{worst:.2f} s after the fault ended; bound {reset:g} s reset + {self.within:g} s",
+                            delay_s=round(worst, 4), bound_s=bound, **figures)

@@ -33,6 +33,14 @@ class BreakerReopens(BreakerCheck):
             closed = [t for t in moves if t.old == "half-open" and t.new == "closed" and any(f.holds(t.at) for f in faults)]
             why = "it closed on a trial while the fault lasted" if closed else "no trial outcome was seen"
             return self.verdict("fail", f"{len(trials)} trials during the fault, none re-opened the breaker: {why}")
+        # Several workers, each with its own copy: one whose trial closed its
+        # breaker while the fault lasted lets traffic through, whatever the others did.
+        closed_on_trial = sorted({t.worker for t in moves if t.worker is not None and t.old == "half-open"
+                                  and t.new == "closed" and any(f.holds(t.at) for f in faults)})
+        if closed_on_trial:
+            return self.verdict("fail", f"{len(reopened)} failed trials re-opened {self.breaker}, but in workers "
+                                f"{', '.join(map(str, closed_on_trial))} a trial closed it while the fault lasted",
+                                reopened=len(reopened), trials=len(trials))
         t0 = faults[0].start
         when = ", ".join(f"+{t.at - t0:.1f} s" for t in reopened[:5])
         return self.verdict("pass", f"{len(reopened)} failed trials re-opened {self.breaker} (at {when} after the fault started)",

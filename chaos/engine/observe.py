@@ -22,12 +22,15 @@ import requests
 
 from chaos.clients.agent import Agents, ContractError
 from chaos.clients.http import Session
-from chaos.history import BreakerInfo, BreakerStats, History, Observation, Transition
+from chaos.history import BreakerInfo, BreakerStats, History, Observation, Transition, WorkerViews
 from chaos.spec.system import System
 
 # Seconds an agent may hold a long poll. Short, so stopping the watcher costs
 # at most this; a transition still wakes the poll at once.
 POLL_WAIT = 0.25
+# Seconds between reads of every worker's view, for a service whose agent
+# reports several workers (gunicorn -w 4); single-process services are not read again.
+VIEWS_EVERY = 1.0
 
 
 class BreakerWatcher:
@@ -45,6 +48,7 @@ class BreakerWatcher:
                          for name in self._services]
         self._seen = {name: threading.Event() for name in self._services}
         self._problem: dict[str, str] = {}
+        self._many: dict[str, bool] = {}  # service -> whether its agent reported several workers
 
     def start(self, wait: float = 5.0) -> None:
         """Start watching; returns once every agent has answered once (or `wait`
@@ -80,6 +84,7 @@ class BreakerWatcher:
             finally:
                 session.close()
             now = time.time()
+            self._record_workers(service, body, now)
             for b in body["breakers"]:
                 stats = BreakerStats(self.breaker_id(service, b["name"]), b["state"], b["fail_max"], b["reset_timeout"],
                                      dict(b["calls"]), dict(b["failures_by_reason"]), b.get("latency"), body["enabled"], now)
@@ -98,9 +103,18 @@ class BreakerWatcher:
         session = Session()
         client = self.agents.client(service, session)
         boot, after = None, 0
+        views_at = 0.0
         try:
             while not self._stop.is_set():
                 try:
+                    if boot and self._many.get(service) and time.monotonic() - views_at >= VIEWS_EVERY:
+                        # Several workers: what each one's breaker says now, so a
+                        # worker that never moved is still seen (and one that never
+                        # published is known as such).
+                        views_at = time.monotonic()
+                        views = client.breakers(timeout=(0.3, 2))
+                        if not self._stop.is_set():
+                            self._record_workers(service, views, time.time())
                     body = client.transitions(after, POLL_WAIT if boot else 0, timeout=(0.3, POLL_WAIT + 2))
                     if body["boot_id"] != boot:
                         first = boot is None
@@ -114,7 +128,8 @@ class BreakerWatcher:
                     for t in body["transitions"]:
                         if t["seq"] <= after or self._stop.is_set():
                             continue
-                        event = Transition(self.breaker_id(service, t["breaker"]), t["from"] or "closed", t["to"], t["at"], seen)
+                        event = Transition(self.breaker_id(service, t["breaker"]), t["from"] or "closed", t["to"], t["at"], seen,
+                                           t.get("pid"))
                         self.history.append(event)
                         self.on_transition(event)
                         after = t["seq"]
@@ -132,6 +147,7 @@ class BreakerWatcher:
         if self._stop.is_set():
             return
         now = time.time()
+        self._record_workers(service, body, now)
         names = [b["name"] for b in body["breakers"]]
         for b in body["breakers"]:
             self.history.append(BreakerInfo(self.breaker_id(service, b["name"]), b["state"], b["fail_max"] or 0,
@@ -142,5 +158,19 @@ class BreakerWatcher:
             if missing:
                 wanted = ", ".join(f"'{e.breaker_name}' ({e.name})" for e in missing)
                 detail += f"; no breaker named {wanted}: watch it with agent.watch(), or set the edge's breaker: to its name"
+            pids = body.get("worker_pids") or [w["pid"] for w in body.get("workers", [])]
+            if len(pids) > 1:
+                detail += f"; {len(pids)} worker processes (pids {', '.join(map(str, pids))})"
             self.history.append(Observation(service, True, detail, now))
             self._seen[service].set()
+
+    def _record_workers(self, service: str, body: dict, at: float) -> None:  # type: ignore[type-arg]
+        """Each worker's view of each breaker, as the agent reported them (an
+        agent before per-worker views reports none: nothing is recorded)."""
+        workers = body.get("workers")
+        if workers is None:
+            return
+        views = tuple((self.breaker_id(service, b["name"]), w["pid"], b["state"]) for w in workers for b in w["breakers"])
+        live = body.get("worker_pids")
+        self._many[service] = len(workers) > 1 or (live is not None and len(live) > 1)
+        self.history.append(WorkerViews(service, views, tuple(live) if live is not None else None, at))

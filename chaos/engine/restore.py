@@ -90,4 +90,7 @@ def _not_closed(client: AgentClient) -> list[str]:
         raise SetupError(f"cannot read the breakers of {client.service} at {client.url}/breakers: {e}") from None
     finally:
         client.close()
-    return [b["name"] for b in body["breakers"] if b["state"] not in ("closed", "disabled")]
+    # Every worker's copy counts: under gunicorn -w 4 the one that answered
+    # may be closed while another's is still open.
+    views = [w["breakers"] for w in body.get("workers") or []] or [body["breakers"]]
+    return sorted({b["name"] for breakers in views for b in breakers if b["state"] not in ("closed", "disabled")})

@@ -21,7 +21,7 @@ from chaos.ui.console import Console
 from chaos.faults import Fault, FaultContext, Handle, is_instant
 from chaos.clients.agent import Agents
 from chaos.errors import SetupError
-from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation
+from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation, WorkerViews
 from chaos.history.queries import delivery_summary
 from chaos.engine.observe import BreakerWatcher
 from chaos.report import LogMarks, run_info, versions, write_run_folder
@@ -232,7 +232,9 @@ class Runner:
             self.console.line("setup", f"restore failed: {e}")
 
     def _on_transition(self, t) -> None:  # type: ignore[no-untyped-def]
-        self.console.line("breaker", f"{t.breaker}  {t.old} -> {t.new}", t.at)
+        # Name the worker only where there are several: one process's pid is noise.
+        many = t.worker is not None and any(len(v.live or {pid for _, pid, _ in v.views}) > 1 for v in self.history.of(WorkerViews))
+        self.console.line("breaker", f"{t.breaker}  {t.old} -> {t.new}" + (f"  (worker {t.worker})" if many else ""), t.at)
 
     def _save(self, result: RunResult, began: float, logs: LogMarks) -> Path | None:
         if self.reports is None:

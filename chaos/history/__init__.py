@@ -55,6 +55,7 @@ class Transition:
     new: str
     at: float
     seen_at: float
+    worker: int | None = None  # the pid of the worker whose breaker moved (None: the agent did not say)
     kind: str = "transition"
 
 
@@ -88,6 +89,24 @@ class BreakerStats:
     enabled: bool
     at: float
     kind: str = "breaker-stats"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerViews:
+    """The worker processes of one service as its agent reported them at one
+    moment: each breaker's state in each worker whose view it had (`views`:
+    (breaker edge, pid, state) triples), and every live worker of the
+    server (`live`, None when the agent could not tell), seen or not."""
+
+    service: str
+    views: tuple[tuple[str, int, str], ...]
+    live: tuple[int, ...] | None
+    at: float
+    kind: str = "worker-views"
+
+    def seen(self, breaker: str) -> dict[int, str]:
+        """pid -> state of `breaker` in each worker whose view was read."""
+        return {pid: state for b, pid, state in self.views if b == breaker}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +184,12 @@ class LoadDelivery:
     kind: str = "load-delivery"
 
 
-Event = Request | Transition | BreakerInfo | BreakerStats | Observation | FaultEvent | ReadBack | Mark | LoadDelivery
-E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)
+Event = Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | ReadBack | Mark | LoadDelivery
+E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
 _TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
-                           for t in (Request, Transition, BreakerInfo, BreakerStats, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)}
+                           for t in (Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, ReadBack,
+                                      Mark, LoadDelivery)}
 
 
 class History:
@@ -218,5 +238,8 @@ class History:
             kind = _TYPES[raw["kind"]]
             if kind is FaultEvent:
                 raw["targets"] = tuple(raw["targets"])
+            elif kind is WorkerViews:
+                raw["views"] = tuple(tuple(v) for v in raw["views"])
+                raw["live"] = tuple(raw["live"]) if raw["live"] is not None else None
             events.append(kind(**raw))
         return cls(events)

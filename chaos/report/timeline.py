@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from chaos.history.queries import fault_windows, load_start, percentile
-from chaos.history import BreakerInfo, FaultEvent, History, Mark, Request, Transition
+from chaos.history import BreakerInfo, FaultEvent, History, Mark, Request, Transition, WorkerViews
 
 BREAKER_STATES = ("closed", "half-open", "open", "disabled")
 
@@ -156,13 +156,30 @@ def _bins(points: list[Point], end: float, width: float) -> list[Bin]:
 def breaker_bands(history: History, t0: float, end: float) -> list[Band]:
     """Each breaker's states as consecutive bands clipped to [0, end]. A
     breaker's first sighting (or a fresh one after its service restarted)
-    sets its state; each transition changes it."""
+    sets its state; each transition changes it. A breaker of which several
+    workers hold a copy has one band per worker, "edge (worker pid)"."""
     changes: dict[str, list[tuple[float, str]]] = {}
+    # A breaker held by several workers (gunicorn -w 4, memory storage) gets
+    # a band per worker, each starting from that worker's first view.
+    pids: dict[str, set[int]] = {}
+    first_view: dict[tuple[str, int], tuple[float, str]] = {}
+    for v in history.of(WorkerViews):
+        for breaker, pid, state in v.views:
+            pids.setdefault(breaker, set()).add(pid)
+            first_view.setdefault((breaker, pid), (v.at - t0, state))
+    for t in history.of(Transition):
+        if t.worker is not None:
+            pids.setdefault(t.breaker, set()).add(t.worker)
+    several = {b for b, found in pids.items() if len(found) > 1}
+    for (breaker, pid), step in first_view.items():
+        if breaker in several:
+            changes.setdefault(f"{breaker} (worker {pid})", []).append(step)
     for e in history:
-        if isinstance(e, BreakerInfo):
+        if isinstance(e, BreakerInfo) and e.breaker not in several:
             changes.setdefault(e.breaker, []).append((e.at - t0, e.state if e.enabled else "disabled"))
         elif isinstance(e, Transition):
-            changes.setdefault(e.breaker, []).append((e.at - t0, e.new))
+            key = f"{e.breaker} (worker {e.worker})" if e.breaker in several else e.breaker
+            changes.setdefault(key, []).append((e.at - t0, e.new))
     bands = []
     for breaker in sorted(changes):
         steps = sorted(changes[breaker], key=lambda s: s[0])
