@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from chaos.checks import Check, JudgesLoad, Verdict, blind_routes, register, unknown_routes
-from chaos.history.queries import Window, fault_windows, requests_in
+from chaos.history.queries import Window, fault_windows, requests_in, sent_to
 from chaos.history import History, Request
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
@@ -48,7 +48,7 @@ class FallbackServed(Check, JudgesLoad):
         if not faults:
             return self.verdict("unknown", "no fault in this run")
         targets = frozenset().union(*(f.targets for f in faults))
-        routes = self.routes or system.routes_depending_on(targets)
+        routes = self.routes or sent_to(history, system.routes_depending_on(targets))
         sample = requests_in(history, routes, [Window(f.start + self.grace, f.end) for f in faults if f.length > self.grace])
         if len(sample) < 10:
             return self.verdict("unknown", f"only {len(sample)} requests on {', '.join(routes)} during the fault")
