@@ -181,3 +181,18 @@ def test_fails_fast_fails_when_the_breaker_is_on_but_never_opened_however_fast_t
 def test_fails_fast_with_breakers_off_is_judged_on_speed_alone(system):
     v = FailsFast(kind="fails_fast", breaker=BREAKER).evaluate(_kill_without_breaker(enabled=False), system)
     assert v.status == "pass" and "never opened, so" not in v.evidence
+
+
+def test_degraded_answers_served_counts_a_full_answer_as_good(system):
+    """Near a kill's end the service is back before the fault's end is
+    recorded: a full profile then is no failure to degrade."""
+    from chaos.checks.fallback_served import FallbackServed
+
+    h = _kill_without_breaker(enabled=True)
+    check = FallbackServed(kind="fallback_served", degraded=True, routes=["profile"])
+    assert check.evaluate(h, system).status == "fail"  # every answer during the fault a 503
+    full = History()
+    for e in h:
+        full.append(e if getattr(e, "route", None) != "profile" else request("profile", e.t_start - T0, 0.004))
+    v = check.evaluate(full, system)
+    assert v.status == "pass" and "100.0% of" in v.evidence and "full or degraded 2xx" in v.evidence
