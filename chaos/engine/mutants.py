@@ -111,6 +111,10 @@ def load_catalogue(path: Path, system: System, only: Iterable[str] = ()) -> Cata
     for wanted in only:
         if wanted not in names:
             raise ConfigError(path, None, "mutants", f"no mutant named '{wanted}' (known: {', '.join(names)})")
+    root = system.path.parent
+    for i, name in enumerate(spec.copy_paths or []):
+        if not (root / name).exists() or not (root / name).resolve().is_relative_to(root.resolve()):
+            raise source.error(("copy", i), f"'{name}' is not a file or folder inside {root}")
     for i, mutant in enumerate(spec.mutants):
         if not catalogue.patch_path(mutant).is_file():
             raise source.error(("mutants", i, "patch"), f"no such patch file: {catalogue.patch_path(mutant)}")

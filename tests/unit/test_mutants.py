@@ -80,6 +80,7 @@ ENTRY = """mutants:
     (ENTRY.format(check="x").replace("order-down", "no-such-scenario"), "catalogue.yaml:7: mutants[0].caught_by[0].scenario"),
     (ENTRY.format(check="x").replace("never opened", "(unclosed"), "catalogue.yaml:9: mutants[0].caught_by[0].reason: not a valid regular expression"),
     (ENTRY.format(check="x").replace("m.patch", "gone.patch"), "catalogue.yaml:3: mutants[0].patch: no such patch file"),
+    ("copy: [system.yaml, nowhere]\n" + ENTRY.format(check="x"), "catalogue.yaml:1: copy[1]: 'nowhere' is not a file or folder inside"),
 ])
 def test_a_bad_catalogue_is_refused_naming_file_line_and_field(tmp_path, system, body, where):
     with pytest.raises(ConfigError) as err:
