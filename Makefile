@@ -28,7 +28,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: demo soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
+.PHONY: demo mutants soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
 	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead bench-dashboard
 
 help: ## show this help
@@ -116,6 +116,12 @@ bench: setup ## every figure: breaker visibility and fail-fast; load generator a
 
 soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): passed/failed/unknown per scenario [BREAKERS=off]
 	$(PY) -m bench.soak --repeat $(SOAK_REPEAT) --hogs $(HOGS) --breakers $(BREAKERS)
+
+# Each mutant runs in a scratch copy on ports of its own (PORT_OFFSET=0 means auto there).
+# REPEAT defaults to 3 here: a catch must hold run after run, not once.
+MUTANTS_REPEAT := $(if $(filter command line environment,$(origin REPEAT)),$(REPEAT),3)
+mutants: setup ## every catalogued bug (services/mutants/) in a scratch copy: which scenario and check catch it, REPEAT=3 runs [ONLY=name]
+	$(PY) -m chaos mutants --repeat $(MUTANTS_REPEAT) $(if $(ONLY),--only $(ONLY))
 
 # Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
 bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before

@@ -132,6 +132,16 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--proxy-base", type=int, default=None, help="the first proxy listen port (default: Toxiproxy's port + 1000)")
     init.add_argument("--force", action="store_true", help="overwrite files that exist")
     init.set_defaults(func=cmd_init)
+    mutants = sub.add_parser("mutants", help="apply each catalogued bug to a scratch copy and show which scenario catches it",
+                             description="Mutation score of the scenario library: see chaos/engine/mutants.py.")
+    mutants.add_argument("catalogue", type=Path, nargs="?", default=None,
+                         help="the catalogue file (default: services/mutants/catalogue.yaml beside the system file)")
+    mutants.add_argument("--repeat", type=int, default=3, help="runs of each expected scenario per mutant, and of the baseline (default 3)")
+    mutants.add_argument("--only", action="append", default=[], metavar="NAME", help="only this mutant (repeat)")
+    mutants.add_argument("--no-baseline", action="store_true", help="skip the unpatched runs (a catch is then not shown to be the mutant's)")
+    mutants.add_argument("--reports", type=Path, default=Path(os.environ.get("CHAOS_REPORTS", "reports")),
+                         help="results go to REPORTS/mutants/<time>/ (default: reports/)")
+    mutants.set_defaults(func=cmd_mutants)
     advise = sub.add_parser("advise", help="advice on each edge's read timeout, fail_max and reset timeout from a run's evidence",
                             description="Read a run folder (history.jsonl, run.json and the system file the run used; "
                                         "--system when run.json does not name one that exists) and advise per edge, "
@@ -284,6 +294,17 @@ def cmd_nightly(args: argparse.Namespace, console: Console) -> int:
         summary = Nightly(names, args.repeat, run_one, args.reports / "nightly", console.say,
                           breakers=options.breakers, runtime=options.runtime).run()
     return EXIT_PASS if summary["passed"] else EXIT_FAIL
+
+
+def cmd_mutants(args: argparse.Namespace, console: Console) -> int:
+    from chaos.engine.mutants import mutation_score
+
+    system = load_system(args.system)  # each run moves the ports itself
+    catalogue = args.catalogue or system.path.parent / "services" / "mutants" / "catalogue.yaml"
+    offset = "auto" if str(args.port_offset) == "0" else str(args.port_offset)
+    passed = mutation_score(system, catalogue, repeat=args.repeat, only=args.only, reports=args.reports,
+                            port_offset=offset, baseline=not args.no_baseline, say=console.say)
+    return EXIT_PASS if passed else EXIT_FAIL
 
 
 def _runs_on(name: str, system: System, runtime: str, console: Console) -> bool:

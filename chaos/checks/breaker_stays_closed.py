@@ -35,6 +35,7 @@ class BreakerStaysClosed(BreakerCheck):
         opened = [t for t in history.of(Transition) if t.breaker == self.breaker and t.new == "open"]
         if opened:
             first = min(t.at for t in opened) - faults[0].start
-            return self.verdict("fail", f"{self.breaker} opened {len(opened)} times, first {first:.2f} s after the fault started",
+            when = f"{first:.2f} s after" if first >= 0 else f"{-first:.2f} s before"
+            return self.verdict("fail", f"{self.breaker} opened {len(opened)} times, first {when} the fault started",
                                 opened=len(opened))
         return self.verdict("pass", f"{self.breaker} stayed closed through {faults[0].label} ({faults[0].length:.1f} s)", opened=0)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from chaos.checks import Check, JudgesLoad, Verdict, register, unknown_routes
-from chaos.history.queries import Window, fault_windows, load_start, ms, percentile, requests_in, success_rate
+from chaos.history.queries import Window, fault_windows, load_start, ms, percentile, requests_in, sent_to, success_rate
 from chaos.history import FaultEvent, History
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
@@ -38,7 +38,7 @@ class Containment(Check, JudgesLoad):
         if not faults:
             return self.verdict("unknown", "no fault in this run")
         faulted = frozenset(t for e in history.of(FaultEvent) for t in e.targets)
-        routes = self.routes or system.routes_independent_of(faulted)
+        routes = self.routes or sent_to(history, system.routes_independent_of(faulted))
         if not routes:
             return self.verdict("unknown", f"every route needs one of {', '.join(sorted(faulted))}")
         base = requests_in(history, routes, [Window(load_start(history) + self.warmup, faults[0].start)])

@@ -11,6 +11,11 @@ such routes, or with no open window (breakers off: those routes may be
 slow from the very cascade judged here), it is the judged routes' own p99
 before the fault.
 A gateway so saturated that every route is slow is containment's to judge.
+
+With breakers on, a breaker that never opened during the fault fails the
+check whatever the latency: a killed downstream refuses connections at once
+with no breaker at all, so fast answers alone would prove speed, not the
+breaker. (With breakers off there is nothing to open; the latency decides.)
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pydantic import Field
 
 from chaos.checks import JudgesLoad, Verdict, blind_routes, register, unknown_routes
 from chaos.checks._breaker import BreakerCheck
-from chaos.history.queries import Window, breaker_info, load_start, ms, percentile, requests_in, state_windows
+from chaos.history.queries import Window, breaker_info, load_start, ms, percentile, requests_in, sent_to, state_windows
 from chaos.history import History
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
@@ -77,7 +82,7 @@ class FailsFast(BreakerCheck, JudgesLoad):
         return max(0.0, info.reset_timeout - TRIAL_MARGIN)
 
     def evaluate(self, history: History, system: System) -> Verdict:
-        routes = self.routes or system.routes_depending_on(frozenset({self.target(system)}))
+        routes = self.routes or sent_to(history, system.routes_depending_on(frozenset({self.target(system)})))
         faults = self.faults(history, system)
         refusing = self._refusing(history)
         windows = [
@@ -86,6 +91,11 @@ class FailsFast(BreakerCheck, JudgesLoad):
             if any(f.start <= w.start < f.end for f in faults) and min(w.length, refusing) > self.settle
         ]
         where = "while open"
+        info = breaker_info(history, self.breaker)
+        # With breakers on, a breaker that never opened cannot be what made
+        # answers fast: a killed service refuses connections in a millisecond
+        # with no breaker at all. Fast answers then prove speed, not the breaker.
+        unopened = not windows and info is not None and info.enabled
         if not windows:
             # No open window: judge the fault itself, past the time a breaker needs to trip.
             windows = [Window(f.start + self.grace, f.end) for f in faults if f.length > self.grace]
@@ -104,13 +114,21 @@ class FailsFast(BreakerCheck, JudgesLoad):
             f"p99 of {', '.join(routes)} {where}: {ms(p99)} (bound {ms(bound)}: {basis}); "
             f"{fallback:.0%} fallback answers over {len(sample)} requests"
         )
+        why_not = [why for bad, why in (
+            (unopened, "the breaker is on but never opened, so it refused no call: fast answers came from elsewhere"),
+            (not fast, "not fast"),
+            (not served, f"too few fallback answers (bound {self.fallback_share:.0%})"),
+        ) if bad]
+        if why_not:
+            evidence += "; failed: " + "; ".join(why_not)
         return self.verdict(
-            "pass" if fast and served else "fail",
+            "pass" if not why_not else "fail",
             evidence,
             p99_s=round(p99, 4),
             bound_s=round(bound, 4),
             fallback_share=round(fallback, 4),
             requests=len(sample),
+            opened=where == "while open",
         )
 
     def _bound(self, history: History, system: System, routes: list[str], windows: list[Window],
@@ -124,7 +142,7 @@ class FailsFast(BreakerCheck, JudgesLoad):
         timeout = system.edge_read_timeout(self.breaker)
         margin = self.margin if self.margin is not None else timeout / 5
         why_margin = f"+ {ms(margin)}" + ("" if self.margin is not None else f", a fifth of the {ms(timeout)} read timeout")
-        others = system.routes_independent_of(frozenset({self.target(system)}))
+        others = sent_to(history, system.routes_independent_of(frozenset({self.target(system)})))
         control = requests_in(history, others, windows) if while_open else []
         if len(control) >= self.min_requests:
             reference = percentile([r.latency for r in control], 99)

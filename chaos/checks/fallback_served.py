@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from chaos.checks import Check, JudgesLoad, Verdict, blind_routes, register, unknown_routes
-from chaos.history.queries import Window, fault_windows, requests_in
+from chaos.history.queries import Window, fault_windows, requests_in, sent_to
 from chaos.history import History, Request
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
@@ -28,7 +28,7 @@ class FallbackServed(Check, JudgesLoad):
     kind: Literal["fallback_served"]
     routes: list[str] | None = Field(default=None, description="default: every route that needs a faulted service")
     min_share: float = Field(default=0.95, ge=0, le=1)
-    degraded: bool = Field(default=False, description="require 2xx degraded answers (not 503 fallbacks)")
+    degraded: bool = Field(default=False, description="require full or 2xx degraded answers (not 503 fallbacks)")
     grace: Seconds = Field(default=3.0, description="skipped at the fault's start: the time a breaker needs to trip")
 
     def title(self) -> str:
@@ -48,18 +48,20 @@ class FallbackServed(Check, JudgesLoad):
         if not faults:
             return self.verdict("unknown", "no fault in this run")
         targets = frozenset().union(*(f.targets for f in faults))
-        routes = self.routes or system.routes_depending_on(targets)
+        routes = self.routes or sent_to(history, system.routes_depending_on(targets))
         sample = requests_in(history, routes, [Window(f.start + self.grace, f.end) for f in faults if f.length > self.grace])
         if len(sample) < 10:
             return self.verdict("unknown", f"only {len(sample)} requests on {', '.join(routes)} during the fault")
         if self.degraded:
-            good = [r for r in sample if r.status is not None and 200 <= r.status < 300 and r.fallback is not None]
+            # A full answer is good too: the downstream may be back before
+            # the fault's end is recorded (a killed service restarts first).
+            good = [r for r in sample if r.ok or (r.status is not None and 200 <= r.status < 300 and r.fallback is not None)]
         else:
             good = [r for r in sample if handled(r)]
         share = len(good) / len(sample)
         raw = [r for r in sample if not handled(r)]
         kinds = sorted({r.error or str(r.status) for r in raw})
-        what = "degraded 2xx" if self.degraded else "full or fallback"
+        what = "full or degraded 2xx" if self.degraded else "full or fallback"
         evidence = f"{share:.1%} of {len(sample)} answers on {', '.join(routes)} during the fault were {what}"
         if raw:
             evidence += f"; {len(raw)} raw errors ({', '.join(kinds[:4])})"

@@ -86,6 +86,16 @@ def requests_in(history: History, routes: Iterable[str], windows: Iterable[Windo
     return [r for r in history.of(Request) if r.route in routes and any(w.holds(r.t_start) for w in windows)]
 
 
+def sent_to(history: History, routes: Iterable[str]) -> list[str]:
+    """Those of `routes` the load sent any request to, in their order; all of
+    `routes` when it sent to none (so a verdict of too few requests still
+    names them). A check's default routes come from the system file, which may
+    declare routes a scenario's mix never loads: they are not evidence."""
+    routes = list(routes)
+    seen = {r.route for r in history.of(Request)}
+    return [r for r in routes if r in seen] or routes
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100); NaN for no values."""
     if not values:

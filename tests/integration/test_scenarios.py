@@ -62,7 +62,7 @@ def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
     assert_run_folder(run_dir, [TOXIPROXY, *system.services])
     assert "Listening at: http://127.0.0.1:5102" in (run_dir / "logs" / "orders.log").read_text()  # this run's start of orders
     if scenario == "order-down":  # one real report is enough to prove it opens offline with its plot
-        assert assert_report_renders(run_dir / "report.html", run_dir, checks=5) == ["pass"] * 5
+        assert assert_report_renders(run_dir / "report.html", run_dir, checks=6) == ["pass"] * 6
     if scenario == "order-slow":  # advice from a real run's evidence: every edge, each topic with its figures
         advised = chaos("advise", "--json", str(run_dir))
         assert advised.returncode == 0, advised.stdout + advised.stderr

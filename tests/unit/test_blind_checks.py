@@ -93,7 +93,7 @@ def test_a_scenario_warns_of_its_blind_checks_before_anything_starts(system, tmp
     blind = without_agent(system, "gateway")
     scenario = load_scenario(system.scenarios_dir / "order-down.yaml", blind)
     warnings = scenario.blind_spots(blind)
-    assert len(warnings) == 3  # opens, fails fast, recovers; containment and writes are fine
+    assert len(warnings) == 4  # opens, fails fast, profile degraded, recovers; containment and writes are fine
     assert all("will be UNKNOWN: " in w and "gateway declares no agent" in w for w in warnings)
     assert any("[UNKNOWN: " in line for line in scenario.plan(blind))
     assert main(["--system", str(system.path), "run", "order-down", "--dry-run"]) == 0

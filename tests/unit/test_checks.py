@@ -34,7 +34,7 @@ def test_a_healthy_run_passes_every_check(system):
     verdicts = evaluate_all([opens(), fast(), CONTAIN, recovers(), WRITES], run(), system)
     assert [v.status for v in verdicts] == ["pass"] * 5, verdicts
     assert "opened 0.30 s and 3 calls after" in verdicts[0].evidence
-    assert ("p99 of profile, user-orders, place-order while open: 5 ms (bound 212 ms: p99 of user at the same time 12 ms "
+    assert ("p99 of profile, place-order while open: 5 ms (bound 212 ms: p99 of user at the same time 12 ms "
             "+ 200 ms, a fifth of the 1000 ms read timeout)") in verdicts[1].evidence
 
 

@@ -87,7 +87,7 @@ def test_a_run_folder_holds_every_file_and_only_this_runs_part_of_each_log(tmp_p
             f.write(f"{unit} during the run\n")
     run_dir, _ = _folder(tmp_path, system, run(), logs=marks)
     verdicts = assert_run_folder(run_dir, UNITS)
-    assert verdicts["passed"] and len(verdicts["verdicts"]) == 5
+    assert verdicts["passed"] and len(verdicts["verdicts"]) == 6
     assert (run_dir / "logs" / "orders.log").read_text() == "orders during the run\n"
     info = json.loads((run_dir / "run.json").read_text())
     assert info["seed"] == 1 and info["breakers"] == "on" and info["parameters"]["load"]["rate"] == 30

@@ -26,7 +26,7 @@ def test_the_report_renders_in_chromium_with_its_plot_and_verdicts(tmp_path, sys
     verdicts = evaluate_all(scenario.checks, history, system)
     info = run_info(scenario, "render", T0, 33.0, False, RunOptions("on", "local"))
     report = write_run_folder(tmp_path / "run", history, verdicts, info)
-    statuses = assert_report_renders(report, tmp_path, checks=5)
+    statuses = assert_report_renders(report, tmp_path, checks=6)
     assert statuses == [v.status for v in verdicts] and "fail" in statuses
 
 
