@@ -50,9 +50,14 @@ class FailsFast(BreakerCheck, JudgesLoad):
     )
     grace: Seconds = Field(default=3.0, description="with no open window: how much of the fault's start to skip")
     min_requests: int = Field(default=10, ge=1)
+    open_only: bool = Field(
+        default=False,
+        description="judge only while the breaker is open; with no open window, unknown (chaos explore: a fault "
+        "under the read timeout trips no breaker and need not be fast)",
+    )
 
     def title(self) -> str:
-        return f"{self.breaker} fails fast"
+        return f"{self.breaker} fails fast" + (" while open" if self.open_only else "")
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
         return super().check_refs(system) + unknown_routes(self.routes, system)
@@ -86,6 +91,8 @@ class FailsFast(BreakerCheck, JudgesLoad):
             if any(f.start <= w.start < f.end for f in faults) and min(w.length, refusing) > self.settle
         ]
         where = "while open"
+        if not windows and self.open_only:
+            return self.verdict("unknown", f"{self.breaker} was never open long enough to judge (open_only)")
         if not windows:
             # No open window: judge the fault itself, past the time a breaker needs to trip.
             windows = [Window(f.start + self.grace, f.end) for f in faults if f.length > self.grace]
