@@ -186,6 +186,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
     scenario = _scenario(args, system)
     scenario.check_runtime(args.runtime)
+    system = scenario.system_for(system)  # its services' settings (system: block), if any
     runtime = _runtime(args, system, args.breakers)
     _warn_budget(system, console.say)
     _warn_blind(scenario, system, console.say)
