@@ -294,6 +294,8 @@ class Explorer:
         bar = "#" * round(used * 20) + "." * (20 - round(used * 20))
         what = {"pass": "pass", "unknown": "pass (some unknown)", "error": f"ERROR: {(e.error.splitlines() or [''])[0][:120]}",
                 "fail": "VIOLATION: " + "; ".join(e.failed)}[e.status]
+        if e.status == "fail" and e.phase == "shrink" and not (self._target or set()) & set(e.failed):
+            what = "fails another property, not the one being shrunk: " + "; ".join(e.failed)
         self.console.say(f"[{bar}] {e.at:4.0f}/{self.options.budget:g} s  #{e.number:<3} {e.phase:<8} "
                          f"{sch.describe(e.faults)}  -> {what} ({e.wall_time:.1f} s)")
 
