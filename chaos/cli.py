@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--examples", type=int, default=1000, help="at most this many generated schedules (default 1000)")
     explore.add_argument("--seed", type=int, default=None, help="Hypothesis's seed, to draw the same schedules again")
     explore.add_argument("--max-shrink-runs", type=int, default=30, help="live runs spent shrinking a violation (default 30)")
+    explore.add_argument("--confirm-runs", type=int, default=2,
+                         help="reruns of a first violation before shrinking it; one that never fails again is flaky (default 2)")
     _breakers_option(explore)
     explore.add_argument("--out", type=Path, default=None, help="where found scenarios go (default: the scenarios folder's found/)")
     explore.add_argument("--database", type=Path, default=None,
@@ -297,14 +299,15 @@ def cmd_explore(args: argparse.Namespace, console: Console) -> int:
         budget = parse_duration(args.budget)
     except ValueError as e:
         raise ConfigError(None, None, "--budget", f"{e}, not '{args.budget}'") from None
-    for flag, value in (("--examples", args.examples), ("--max-shrink-runs", args.max_shrink_runs)):
+    for flag, value in (("--examples", args.examples), ("--max-shrink-runs", args.max_shrink_runs), ("--confirm-runs", args.confirm_runs)):
         if value < 0 or (flag == "--examples" and value < 1):
             raise ConfigError(None, None, flag, f"must be {'1' if flag == '--examples' else '0'} or more, not {value}")
     if args.runtime != "local":
         raise ConfigError(None, None, "--runtime", "chaos explore runs on the local runtime only (each example sets its services' env)")
     system = _system(args)
-    options = ExploreOptions(budget, args.examples, args.seed, args.max_shrink_runs, args.breakers, args.runtime, args.out, args.reports,
-                             args.database)
+    options = ExploreOptions(budget=budget, examples=args.examples, seed=args.seed, max_shrink_runs=args.max_shrink_runs,
+                             breakers=args.breakers, runtime=args.runtime, out=args.out, reports=args.reports,
+                             database=args.database, confirm_runs=args.confirm_runs)
     explorer = Explorer(system, options, console, lambda s: _runtime(args, s, args.breakers))
     console.say(f"exploring {system.name} with breakers {args.breakers} for at most {budget:g} s and {args.examples} examples"
                 + (f", seed {args.seed}" if args.seed is not None else "") + f"; kinds: {', '.join(explorer.catalogue.kinds)}")

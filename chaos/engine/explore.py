@@ -75,6 +75,7 @@ class ExploreOptions:
     out: Path | None = None  # where found scenarios go; default: the scenarios folder's found/
     reports: Path = Path("reports")
     database: Path | None = None  # Hypothesis's example database; default: .chaos/explore-db beside the system file
+    confirm_runs: int = 2  # reruns of a first violation before it is shrunk: it must fail again in one of them
 
 
 @dataclass
@@ -82,15 +83,25 @@ class Example:
     """One schedule that ran (or could not)."""
 
     number: int
-    phase: str  # "generate", "shrink" or "replay"
+    phase: str  # "generate", "confirm" (a first violation run again), "shrink" or "replay"
     faults: list[dict[str, Any]]
-    status: str  # "pass", "fail", "unknown" (none failed, some could not tell) or "error" (could not run)
+    status: str  # "pass", "fail", "unknown" (none failed, some could not tell), "error" (could not run), "flaky"
     failed: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # "title: evidence"
     error: str = ""
     run_dir: str | None = None
     wall_time: float = 0.0
     at: float = 0.0  # seconds since exploring began, when it ended
+
+
+@dataclass
+class Flaky:
+    """A first violation that did not come back when its schedule ran again."""
+
+    faults: list[dict[str, Any]]
+    failed: list[str]
+    example: int
+    reruns: list[str]  # the statuses of the reruns
 
 
 @dataclass
@@ -119,11 +130,13 @@ class ExploreResult:
     catalogue: sch.Catalogue
     profile: sch.Profile
     spent: str = ""  # what ran out, when stopped by the budget
+    flaky: list[Flaky] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return self.finding is None
+        """Nothing found that came back when run again (flaky ones are listed, not finds)."""
+        return self.finding is None or self.finding.status == "flaky"
 
 
 class Explorer:
@@ -145,6 +158,7 @@ class Explorer:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.index_dir = options.reports / "explore" / f"{stamp}-{base.name}-breakers-{options.breakers}"
         self.examples: list[Example] = []
+        self.flaky: list[Flaky] = []
         self._cache: dict[str, Example] = {}
         self._target: set[str] | None = None
         self._best: Example | None = None
@@ -172,7 +186,8 @@ class Explorer:
             if finding is not None:
                 self._write_and_replay(finding)
         elapsed = time.monotonic() - self._began
-        result = ExploreResult(self.examples, finding, stopped, elapsed, self.index_dir, self.catalogue, self.profile, self.spent)
+        result = ExploreResult(self.examples, finding, stopped, elapsed, self.index_dir, self.catalogue, self.profile, self.spent,
+                               self.flaky)
         result.summary = summary_lines(result, self.options)
         self._write_index(result)
         return result
@@ -233,10 +248,32 @@ class Explorer:
         if not example.failed or (self._target is not None and not self._target & set(example.failed)):
             return
         if self._target is None:
-            self._target = set(example.failed)
-            self._first = example
+            self._target, self._first, self._best = set(example.failed), example, example
+            if not self._confirmed(faults, example):
+                example.status = "flaky"
+                self._cache[key] = Example(example.number, example.phase, faults, "flaky", [], example.unknown)
+                self._target = self._first = self._best = None
+                return  # not a violation: generation goes on
         self._best = example
         raise Violation("; ".join(example.failed))
+
+    def _confirmed(self, faults: list[dict[str, Any]], example: Example) -> bool:
+        """Whether a first violation comes back when its schedule runs again
+        (up to `confirm_runs` times), before any live run is spent shrinking
+        it. One that does not is noise (a machine stall in a short window),
+        recorded as flaky; generation goes on."""
+        reruns: list[Example] = []
+        for _ in range(self.options.confirm_runs):
+            data = self._data(faults, f"example-{len(self.examples) + 1:04d}")
+            self._spend("confirm", float(data["duration"].rstrip("s")))
+            again = self._run(faults, data, "confirm")
+            reruns.append(again)
+            if set(example.failed) & set(again.failed):
+                return True
+        if not reruns:
+            return True  # asked not to confirm: the final replay still judges it
+        self.flaky.append(Flaky(faults, example.failed, example.number, [r.status for r in reruns]))
+        return False
 
     def _spend(self, phase: str, duration: float) -> None:
         elapsed = time.monotonic() - self._began
@@ -383,6 +420,7 @@ class Explorer:
             "elapsed_s": round(result.elapsed, 1), "profile": asdict(result.profile),
             "catalogue": {**result.catalogue.signature(), "left_out": dict(result.catalogue.left_out)},
             "finding": asdict(result.finding) if result.finding else None,
+            "flaky": [asdict(f) for f in result.flaky],
             "examples": [asdict(e) for e in result.examples],
         }
         (self.index_dir / "index.json").write_text(json.dumps(body, indent=2))

@@ -28,12 +28,13 @@ def write_scenario(path: Path, data: dict[str, Any], breakers: str) -> None:
 
 def summary_lines(result: ExploreResult, options: ExploreOptions) -> list[str]:
     """What was covered (fault kinds x targets, overlaps, flaps) and what was found, for a person."""
-    ran = [e for e in result.examples if e.phase != "replay"]
+    ran = [e for e in result.examples if e.phase in ("generate", "shrink")]
     counts = Counter(e.status for e in ran)
-    lines = ["", f"explored {len(ran)} examples in {result.elapsed:.0f} s (breakers {options.breakers}; stopped by "
+    reruns = sum(e.phase == "confirm" for e in result.examples)
+    lines = ["", f"explored {len(ran)} examples{f' (+{reruns} reruns of a first violation)' if reruns else ''} in {result.elapsed:.0f} s (breakers {options.breakers}; stopped by "
                  f"{ {'examples': 'the example count', 'budget': f'the budget: {result.spent}', 'found': 'a violation, shrunk'}[result.stopped_by] }): "
                  f"{counts['pass']} passed, {counts['unknown']} passed with some check unknown, {counts['fail']} violated, "
-                 f"{counts['error']} could not run"]
+                 f"{counts['flaky']} flaky, {counts['error']} could not run"]
     cover: Counter[tuple[str, str]] = Counter()
     for e in ran:
         for f in e.faults:
@@ -56,9 +57,12 @@ def summary_lines(result: ExploreResult, options: ExploreOptions) -> list[str]:
     errors = [e for e in ran if e.status == "error"]
     if errors:
         lines.append(f"examples that could not run: {len(errors)}; first: {(errors[0].error.splitlines() or [''])[0]}")
+    for fl in result.flaky:
+        lines.append(f"FLAKY (not a find): example {fl.example} failed {', '.join(fl.failed)} once and passed when run again "
+                     f"({', '.join(fl.reruns)}): {sch.describe(fl.faults)}")
     f = result.finding
     if f is None:
-        lines.append("found: nothing (no property failed)")
+        lines.append("found: nothing that fails again when run again" if result.flaky else "found: nothing (no property failed)")
     else:
         shrink = f"{f.shrink_runs} shrink runs" + ("" if f.shrink_complete else f", cut short: {result.spent}")
         lines.append(f"found: {', '.join(f.violated)}; first at example {f.first_example} after {f.first_after_s:g} s "

@@ -36,12 +36,13 @@ def slow_orders(faults):
 
 
 class RuleExplorer(Explorer):
-    def __init__(self, system, tmp_path, rule=slow_orders, replay_fails=True, unknown=False, **options):
+    def __init__(self, system, tmp_path, rule=slow_orders, replay_fails=True, unknown=False, passes_in=(), **options):
         opts = ExploreOptions(**{"budget": 3600, "examples": 300, "seed": 7, "out": tmp_path / "found",
                                  "reports": tmp_path / "reports", "database": tmp_path / "db", **options})
         self.out_text = io.StringIO()
         super().__init__(system, opts, Console(out=self.out_text, colour=False), lambda s: FakeRuntime())
         self.rule, self.replay_fails, self.unknown, self.ran = rule, replay_fails, unknown, []
+        self.passes_in = set(passes_in) | (set() if replay_fails else {"replay"})
 
     def _reset_timeout(self):
         return 2.0
@@ -49,7 +50,7 @@ class RuleExplorer(Explorer):
     def _execute(self, scenario, faults, number, phase):
         self.ran.append((phase, faults))
         self.scenarios = getattr(self, "scenarios", []) + [scenario]
-        bad = self.rule(faults) and (phase != "replay" or self.replay_fails)
+        bad = self.rule(faults) and phase not in self.passes_in
         unknown = ["breaker gateway->orders recovers: gateway->orders never opened"] if self.unknown else []
         status = "fail" if bad else ("unknown" if unknown else "pass")
         return Example(number, phase, faults, status, [CONTAIN] if bad else [], unknown, at=float(len(self.ran)))
@@ -68,10 +69,11 @@ def test_it_finds_shrinks_writes_and_replays_a_violation(system, tmp_path):
     scenario = load_scenario(path, system)
     assert [c.title() for c in scenario.checks] == [CONTAIN]  # only the violated property
     assert explorer.ran[-1][0] == "replay" and explorer.scenarios[-1].path == path  # replayed from the file
+    assert [phase for phase, _ in explorer.ran].count("confirm") == 1  # the first violation came back at once
     assert any(line.startswith("found: unaffected routes contained; first at example") for line in result.summary)
     assert (result.index / "index.json").exists() and (result.index / "summary.txt").exists()
     # Hypothesis's own replay of its final example cost no run: every schedule ran at most once.
-    runs = [repr(faults) for phase, faults in explorer.ran if phase != "replay"]
+    runs = [repr(faults) for phase, faults in explorer.ran if phase in ("generate", "shrink")]
     assert len(runs) == len(set(runs))
 
 
@@ -81,7 +83,19 @@ def test_a_violation_that_does_not_come_back_on_replay_is_flaky_not_a_find(syste
     assert not list((tmp_path / "found").glob("*.yaml"))  # not among the scenarios
     assert Path(result.finding.path).parent == result.index and Path(result.finding.path).name.startswith("flaky-")
     assert any("FLAKY" in line for line in result.summary)
-    assert not result.passed
+    assert result.passed  # listed, but not a find
+
+
+def test_a_first_violation_that_does_not_come_back_when_run_again_is_flaky_and_generation_goes_on(system, tmp_path):
+    explorer = RuleExplorer(system, tmp_path, rule=lambda fs: any(f["kind"] == "latency" for f in fs), passes_in={"confirm"},
+                            examples=40)
+    result = explorer.run()
+    assert result.finding is None and result.passed and result.stopped_by == "examples"
+    assert result.flaky and all(f.reruns == ["pass", "pass"] for f in result.flaky)  # run twice more, before any shrinking
+    assert not any(e.phase == "shrink" for e in result.examples)
+    assert sum(e.status == "flaky" for e in result.examples) == len(result.flaky)
+    text = "\n".join(result.summary)
+    assert "FLAKY (not a find)" in text and "found: nothing that fails again when run again" in text
 
 
 def test_unknown_is_not_a_violation_and_is_counted_with_its_reason(system, tmp_path):
