@@ -40,7 +40,7 @@ from chaos.spec.options import RunOptions
 from chaos.spec.overrides import ServiceOverride, SystemOverrides, applied
 from chaos.spec.scenario import Scenario, load_scenario, scenario_from_data
 from chaos.spec.system import System
-from chaos.report.explore import summary_lines, write_scenario
+from chaos.report.explore import replay_name, summary_lines, write_scenario
 from chaos.ui.console import Console
 
 # Examples that could not run, in a row, before exploring stops: the stack is broken, not the schedule.
@@ -117,6 +117,7 @@ class Finding:
     shrink_complete: bool
     status: str = "not replayed"  # "reproduced" or "flaky" after the replay
     path: str | None = None
+    replay_as: str = ""  # what `chaos run` takes for it
     replay: Example | None = None
 
 
@@ -389,8 +390,9 @@ class Explorer:
             f"fault(s) (example {finding.first_example}, {finding.first_after_s:g} s into exploring)."
         )
         path = self.out / f"{name}.yaml"
-        write_scenario(path, data, self.options.breakers)
+        write_scenario(path, data, self.options.breakers, self.base.scenarios_dir)
         finding.path = str(path)
+        finding.replay_as = replay_name(path, self.base.scenarios_dir)
         scenario = load_scenario(path, self.base)  # as `chaos run found/NAME` will read it
         self.console.say(f"replaying {path} once, from the file ...")
         replay = self._execute(scenario, finding.faults, len(self.examples) + 1, "replay")

@@ -16,10 +16,19 @@ if TYPE_CHECKING:
     from chaos.engine.explore import ExploreOptions, ExploreResult
 
 
-def write_scenario(path: Path, data: dict[str, Any], breakers: str) -> None:
+def replay_name(path: Path, scenarios_dir: Path) -> str:
+    """What `chaos run` takes for a written file: 'found/NAME' inside the
+    scenarios folder, else the file's path."""
+    try:
+        return str(path.resolve().relative_to(scenarios_dir.resolve()).with_suffix(""))
+    except ValueError:
+        return str(path)
+
+
+def write_scenario(path: Path, data: dict[str, Any], breakers: str, scenarios_dir: Path) -> None:
     """Write scenario data as a scenario file, with a header that says how to replay it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rel = f"{path.parent.name}/{path.stem}"
+    rel = replay_name(path, scenarios_dir)
     off = " BREAKERS=off" if breakers == "off" else ""
     header = (f"# Written by chaos explore on {time.strftime('%Y-%m-%d %H:%M')} (breakers {breakers}).\n"
               f"# Replay: make chaos SCENARIO={rel}{off}   (or: chaos run {rel} --breakers {breakers})\n")
@@ -68,8 +77,8 @@ def summary_lines(result: ExploreResult, options: ExploreOptions) -> list[str]:
         lines.append(f"found: {', '.join(f.violated)}; first at example {f.first_example} after {f.first_after_s:g} s "
                      f"({_faults(f.first_size)}), shrunk to {_faults(len(f.faults))} ({shrink}): {sch.describe(f.faults)}")
         if f.status == "reproduced":
-            lines.append(f"  reproduced on replay from {f.path}; run it again: chaos run {Path(f.path or '').parent.name}/"
-                         f"{Path(f.path or '').stem} --breakers {options.breakers}")
+            lines.append(f"  reproduced on replay from {f.path}; run it again: chaos run {f.replay_as} --breakers {options.breakers}"
+                         f" (make chaos SCENARIO={f.replay_as}{' BREAKERS=off' if options.breakers == 'off' else ''})")
         else:
             lines.append(f"  FLAKY: it did not fail again on replay ({f.replay.status if f.replay else 'no replay'}), so it is "
                          f"not a find; the schedule is kept at {f.path}")

@@ -4,6 +4,7 @@ runtime-bound kind elsewhere, no two faults on one target), ends before its
 scenario does, and shrinks towards what a person reads at once."""
 
 from pathlib import Path
+from random import Random
 
 import pytest
 import yaml
@@ -82,11 +83,16 @@ def test_shrinking_moves_towards_one_short_early_fault_of_the_simplest_kind(syst
     assert minimal == [{"kind": "down", "edge": "gateway->users", "at": "2.5s", "duration": "3.5s"}]
     # Asked for a slow gateway->orders, it keeps only that: one fault, the
     # longest latency first (the breaker's case), at once, shortest, no flap.
-    slow = find(strategy, lambda fs: any(f["kind"] == "latency" and f["edge"] == "gateway->orders" for f in fs),
-                settings=settings(database=None, max_examples=2000))
-    assert slow == [{"kind": "latency", "edge": "gateway->orders", "latency": 3000, "at": "2.5s", "duration": "3.5s"}]
-    overlapping = find(strategy, sch.overlaps, settings=settings(database=None, max_examples=2000))
-    assert len(overlapping) == 2 and [f["kind"] for f in overlapping] == ["down", "down"]
+    # (The shrinker does not always delete a list's first entry when the
+    # entries must differ: then what is left of it is the simplest fault too.)
+    simplest = {"kind": "down", "edge": "gateway->users", "at": "2.5s", "duration": "3.5s"}
+    for seed in range(2):
+        slow = find(strategy, lambda fs: any(f["kind"] == "latency" and f["edge"] == "gateway->orders" for f in fs),
+                    settings=settings(database=None, max_examples=2000), random=Random(seed))
+        assert slow[-1] == {"kind": "latency", "edge": "gateway->orders", "latency": 3000, "at": "2.5s", "duration": "3.5s"}
+        assert slow[:-1] in ([], [simplest])
+        overlapping = find(strategy, sch.overlaps, settings=settings(database=None, max_examples=2000), random=Random(seed))
+        assert len(overlapping) == 2 and [f["kind"] for f in overlapping] == ["down", "down"]
 
 
 def test_a_written_scenario_loads_validates_and_round_trips(system, tmp_path):
@@ -96,10 +102,13 @@ def test_a_written_scenario_loads_validates_and_round_trips(system, tmp_path):
     data = sch.scenario_data(faults, system, PROFILE, "containment-abc123", "Found by chaos explore: a test.",
                              checks=[{"kind": "containment"}])
     path = tmp_path / "found" / "containment-abc123.yaml"
-    write_scenario(path, data, "off")
+    write_scenario(path, data, "off", tmp_path)
     text = path.read_text()
     assert text.startswith("# Written by chaos explore") and "make chaos SCENARIO=found/containment-abc123 BREAKERS=off" in text
     assert yaml.safe_load(text) == data
+    write_scenario(path, data, "on", tmp_path / "elsewhere")  # outside the scenarios folder: by its path
+    assert f"make chaos SCENARIO={path}   (or: chaos run {path} --breakers on)" in path.read_text()
+    write_scenario(path, data, "off", tmp_path)
     scenario = load_scenario(path, system)
     assert scenario.name == "containment-abc123" and [c.kind for c in scenario.checks] == ["containment"]
     assert [f.kind for f in scenario.faults] == ["latency", "restart"]
