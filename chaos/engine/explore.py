@@ -45,6 +45,8 @@ from chaos.ui.console import Console
 
 # Examples that could not run, in a row, before exploring stops: the stack is broken, not the schedule.
 MAX_ERRORS_IN_A_ROW = 3
+# Replays of a written find while they cannot tell (an unknown verdict, e.g. load not delivered).
+REPLAYS = 3
 # Seconds an example costs beyond its scenario's duration (set-up, read-back, run folder), for the budget.
 OVERHEAD = 2.0
 
@@ -89,6 +91,7 @@ class Example:
     failed: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # "title: evidence"
     error: str = ""
+    verdicts: dict[str, str] = field(default_factory=dict)  # title -> pass, fail or unknown
     run_dir: str | None = None
     wall_time: float = 0.0
     at: float = 0.0  # seconds since exploring began, when it ended
@@ -115,7 +118,7 @@ class Finding:
     first_size: int
     shrink_runs: int
     shrink_complete: bool
-    status: str = "not replayed"  # "reproduced" or "flaky" after the replay
+    status: str = "not replayed"  # after the replay: "reproduced", "flaky" (passed) or "unconfirmed" (never told)
     path: str | None = None
     replay_as: str = ""  # what `chaos run` takes for it
     replay: Example | None = None
@@ -136,7 +139,8 @@ class ExploreResult:
 
     @property
     def passed(self) -> bool:
-        """Nothing found that came back when run again (flaky ones are listed, not finds)."""
+        """Nothing found that came back when run again (flaky ones are listed,
+        not finds; one the replays could never judge is not a pass)."""
         return self.finding is None or self.finding.status == "flaky"
 
 
@@ -269,10 +273,10 @@ class Explorer:
             self._spend("confirm", float(data["duration"].rstrip("s")))
             again = self._run(faults, data, "confirm")
             reruns.append(again)
-            if set(example.failed) & set(again.failed):
+            if again_fails(again, example.failed) == "fail":
                 return True
-        if not reruns:
-            return True  # asked not to confirm: the final replay still judges it
+        if not any(again_fails(r, example.failed) == "pass" for r in reruns):
+            return True  # not rerun, or no rerun could tell: the final replay still judges it
         self.flaky.append(Flaky(faults, example.failed, example.number, [r.status for r in reruns]))
         return False
 
@@ -324,7 +328,8 @@ class Explorer:
         failed = [v.check for v in result.verdicts if v.status == "fail"]
         unknown = [f"{v.check}: {v.evidence}" for v in result.verdicts if v.status == "unknown"]
         status = "fail" if failed else ("unknown" if unknown else "pass")
-        return Example(number, phase, faults, status, failed, unknown, run_dir=str(result.run_dir) if result.run_dir else None,
+        return Example(number, phase, faults, status, failed, unknown, verdicts={v.check: v.status for v in result.verdicts},
+                       run_dir=str(result.run_dir) if result.run_dir else None,
                        wall_time=time.monotonic() - began, at=time.monotonic() - self._began)
 
     def _progress(self, e: Example) -> None:
@@ -394,17 +399,22 @@ class Explorer:
         finding.path = str(path)
         finding.replay_as = replay_name(path, self.base.scenarios_dir)
         scenario = load_scenario(path, self.base)  # as `chaos run found/NAME` will read it
-        self.console.say(f"replaying {path} once, from the file ...")
-        replay = self._execute(scenario, finding.faults, len(self.examples) + 1, "replay")
-        self.examples.append(replay)
-        self._progress(replay)
-        finding.replay = replay
-        if set(finding.violated) & set(replay.failed):
-            finding.status = "reproduced"
-            return
-        finding.status = "flaky"
+        for attempt in range(REPLAYS):
+            self.console.say(f"replaying {path} from the file{f' (again: the last replay could not tell)' if attempt else ''} ...")
+            replay = self._execute(scenario, finding.faults, len(self.examples) + 1, "replay")
+            self.examples.append(replay)
+            self._progress(replay)
+            finding.replay = replay
+            outcome = again_fails(replay, finding.violated)
+            if outcome == "fail":
+                finding.status = "reproduced"
+                return
+            if outcome == "pass":
+                break
+        # Passed on replay: flaky. Never told (e.g. load not delivered each time): unconfirmed.
+        finding.status = "flaky" if outcome == "pass" else "unconfirmed"
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        moved = self.index_dir / f"flaky-{name}.yaml"
+        moved = self.index_dir / f"{finding.status}-{name}.yaml"
         path.replace(moved)
         finding.path = str(moved)
 
@@ -427,6 +437,15 @@ class Explorer:
         }
         (self.index_dir / "index.json").write_text(json.dumps(body, indent=2))
         (self.index_dir / "summary.txt").write_text("\n".join(result.summary) + "\n")
+
+
+def again_fails(again: Example, violated: list[str]) -> str:
+    """What a rerun says of the violated checks: "fail" when one failed again,
+    "pass" when every one passed, else "unknown" (it could not tell)."""
+    statuses = [again.verdicts.get(t, "unknown") for t in violated]
+    if "fail" in statuses:
+        return "fail"
+    return "pass" if statuses and all(st == "pass" for st in statuses) else "unknown"
 
 
 def _check_kind(example: Example, violated: list[str]) -> str:

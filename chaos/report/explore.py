@@ -79,9 +79,11 @@ def summary_lines(result: ExploreResult, options: ExploreOptions) -> list[str]:
         if f.status == "reproduced":
             lines.append(f"  reproduced on replay from {f.path}; run it again: chaos run {f.replay_as} --breakers {options.breakers}"
                          f" (make chaos SCENARIO={f.replay_as}{' BREAKERS=off' if options.breakers == 'off' else ''})")
+        elif f.status == "flaky":
+            lines.append(f"  FLAKY: it passed on replay, so it is not a find; the schedule is kept at {f.path}")
         else:
-            lines.append(f"  FLAKY: it did not fail again on replay ({f.replay.status if f.replay else 'no replay'}), so it is "
-                         f"not a find; the schedule is kept at {f.path}")
+            why = "; ".join(f.replay.unknown)[:300] if f.replay else "no replay"
+            lines.append(f"  UNCONFIRMED: the replays could not tell ({why}); not a find, not a pass; kept at {f.path}")
     lines.append(f"index: {result.index / 'index.json'}; every example's run folder under {result.index / 'runs'}")
     return lines
 

@@ -36,13 +36,14 @@ def slow_orders(faults):
 
 
 class RuleExplorer(Explorer):
-    def __init__(self, system, tmp_path, rule=slow_orders, replay_fails=True, unknown=False, passes_in=(), **options):
+    def __init__(self, system, tmp_path, rule=slow_orders, replay_fails=True, unknown=False, passes_in=(), unknown_in=(), **options):
         opts = ExploreOptions(**{"budget": 3600, "examples": 300, "seed": 7, "out": tmp_path / "found",
                                  "reports": tmp_path / "reports", "database": tmp_path / "db", **options})
         self.out_text = io.StringIO()
         super().__init__(system, opts, Console(out=self.out_text, colour=False), lambda s: FakeRuntime())
         self.rule, self.replay_fails, self.unknown, self.ran = rule, replay_fails, unknown, []
         self.passes_in = set(passes_in) | (set() if replay_fails else {"replay"})
+        self.unknown_in = set(unknown_in)  # phases in which the rule's check cannot tell
 
     def _reset_timeout(self):
         return 2.0
@@ -50,10 +51,13 @@ class RuleExplorer(Explorer):
     def _execute(self, scenario, faults, number, phase):
         self.ran.append((phase, faults))
         self.scenarios = getattr(self, "scenarios", []) + [scenario]
-        bad = self.rule(faults) and phase not in self.passes_in
+        blind = self.rule(faults) and phase in self.unknown_in
+        bad = self.rule(faults) and phase not in self.passes_in and not blind
         unknown = ["breaker gateway->orders recovers: gateway->orders never opened"] if self.unknown else []
+        unknown += [f"{CONTAIN}: load not delivered"] if blind else []
         status = "fail" if bad else ("unknown" if unknown else "pass")
-        return Example(number, phase, faults, status, [CONTAIN] if bad else [], unknown, at=float(len(self.ran)))
+        verdicts = {CONTAIN: "fail" if bad else ("unknown" if blind else "pass")}
+        return Example(number, phase, faults, status, [CONTAIN] if bad else [], unknown, verdicts=verdicts, at=float(len(self.ran)))
 
 
 def test_it_finds_shrinks_writes_and_replays_a_violation(system, tmp_path):
@@ -96,6 +100,21 @@ def test_a_first_violation_that_does_not_come_back_when_run_again_is_flaky_and_g
     assert sum(e.status == "flaky" for e in result.examples) == len(result.flaky)
     text = "\n".join(result.summary)
     assert "FLAKY (not a find)" in text and "found: nothing that fails again when run again" in text
+
+
+def test_a_replay_that_cannot_tell_is_tried_again_and_then_said_unconfirmed_not_flaky(system, tmp_path):
+    explorer = RuleExplorer(system, tmp_path, unknown_in={"replay"}, max_shrink_runs=500)
+    result = explorer.run()
+    assert result.finding.status == "unconfirmed" and not result.passed  # unknown is never a pass
+    assert [phase for phase, _ in explorer.ran].count("replay") == 3
+    assert Path(result.finding.path).name.startswith("unconfirmed-") and not list((tmp_path / "found").glob("*.yaml"))
+    assert any("UNCONFIRMED: the replays could not tell (unaffected routes contained: load not delivered)" in line
+               for line in result.summary)
+
+
+def test_a_confirming_rerun_that_cannot_tell_does_not_make_a_violation_flaky(system, tmp_path):
+    result = RuleExplorer(system, tmp_path, unknown_in={"confirm"}, max_shrink_runs=500).run()
+    assert result.flaky == [] and result.finding.status == "reproduced"
 
 
 def test_unknown_is_not_a_violation_and_is_counted_with_its_reason(system, tmp_path):
