@@ -22,6 +22,7 @@ either ends the shrink, the smallest violating schedule so far is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -416,6 +417,8 @@ class Explorer:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         moved = self.index_dir / f"{finding.status}-{name}.yaml"
         path.replace(moved)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only if nothing else is there: an empty found/ should not be left behind
         finding.path = str(moved)
 
     def _checks_of(self, example: Example) -> list[tuple[str, dict[str, Any]]]:

@@ -84,7 +84,7 @@ def test_it_finds_shrinks_writes_and_replays_a_violation(system, tmp_path):
 def test_a_violation_that_does_not_come_back_on_replay_is_flaky_not_a_find(system, tmp_path):
     result = RuleExplorer(system, tmp_path, replay_fails=False).run()
     assert result.finding.status == "flaky"
-    assert not list((tmp_path / "found").glob("*.yaml"))  # not among the scenarios
+    assert not (tmp_path / "found").exists()  # not among the scenarios, and no empty folder left
     assert Path(result.finding.path).parent == result.index and Path(result.finding.path).name.startswith("flaky-")
     assert any("FLAKY" in line for line in result.summary)
     assert result.passed  # listed, but not a find
