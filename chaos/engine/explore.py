@@ -8,11 +8,13 @@ leaves the usual run folder. Its checks are the system-wide properties; a
 "fail" is a violation, an "unknown" is not (it is counted, with why).
 
 Hypothesis drives the search (`@given` run from code): generation stops at
-the first violation, then it shrinks the schedule, keeping the property that
-was violated. Every schedule's outcome is cached, so Hypothesis's own replay
-of its final example costs nothing; the toolkit replays the written file
-itself instead, from disk, and a violation that does not come back is
-reported as flaky, not as a find. Failing examples are kept in Hypothesis's
+the first violation, which runs again before anything is spent shrinking it
+(one that never fails again is flaky: listed, and generation goes on), then
+it shrinks the schedule, keeping the property that was violated. Every
+schedule's outcome is cached, so Hypothesis's own replay of its final
+example costs nothing; the toolkit replays the written file itself instead,
+from disk: a violation that passes there is flaky, not a find, and one whose
+replays cannot tell (unknown) is unconfirmed, which is not a pass either. Failing examples are kept in Hypothesis's
 example database (`.chaos/explore-db/`), so a rerun tries them first.
 
 A wall-clock budget bounds generation and shrinking alike (an example that
