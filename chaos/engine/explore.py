@@ -31,11 +31,10 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from chaos.checks import Verdict
 from chaos.engine import schedules as sch
 from chaos.errors import ConfigError, SetupError
 from chaos.runtime import TOXIPROXY, Runtime
@@ -43,6 +42,9 @@ from chaos.spec.options import RunOptions
 from chaos.spec.overrides import ServiceOverride, SystemOverrides, applied
 from chaos.spec.scenario import Scenario, load_scenario, scenario_from_data
 from chaos.spec.system import System
+from chaos.engine.explore_records import (  # noqa: F401 - re-exported: the engine's public records
+    Example, ExploreOptions, ExploreResult, Finding, Flaky, again_fails,
+)
 from chaos.report.explore import replay_name, summary_lines, write_scenario
 from chaos.ui.console import Console
 
@@ -67,84 +69,6 @@ class Aborted(KeyboardInterrupt):
 
 class Violation(Exception):
     """An example failed a property: what Hypothesis shrinks."""
-
-
-@dataclass(frozen=True)
-class ExploreOptions:
-    budget: float = 600.0  # seconds of search (generation and shrinking)
-    examples: int = 1000  # at most this many generated examples (Hypothesis's max_examples)
-    seed: int | None = None
-    max_shrink_runs: int = 30
-    breakers: str = "on"
-    runtime: str = "local"
-    out: Path | None = None  # where found scenarios go; default: the scenarios folder's found/
-    reports: Path = Path("reports")
-    database: Path | None = None  # Hypothesis's example database; default: .chaos/explore-db beside the system file
-    confirm_runs: int = 2  # reruns of a first violation before it is shrunk: it must fail again in one of them
-
-
-@dataclass
-class Example:
-    """One schedule that ran (or could not)."""
-
-    number: int
-    phase: str  # "generate", "confirm" (a first violation run again), "shrink" or "replay"
-    faults: list[dict[str, Any]]
-    status: str  # "pass", "fail", "unknown" (none failed, some could not tell), "error" (could not run), "flaky"
-    failed: list[str] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)  # "title: evidence"
-    error: str = ""
-    verdicts: dict[str, str] = field(default_factory=dict)  # title -> pass, fail or unknown
-    run_dir: str | None = None
-    wall_time: float = 0.0
-    at: float = 0.0  # seconds since exploring began, when it ended
-
-
-@dataclass
-class Flaky:
-    """A first violation that did not come back when its schedule ran again."""
-
-    faults: list[dict[str, Any]]
-    failed: list[str]
-    example: int
-    reruns: list[str]  # the statuses of the reruns
-
-
-@dataclass
-class Finding:
-    """The smallest violating schedule found, and what became of it."""
-
-    faults: list[dict[str, Any]]
-    violated: list[str]  # check titles
-    first_example: int
-    first_after_s: float
-    first_size: int
-    shrink_runs: int
-    shrink_complete: bool
-    status: str = "not replayed"  # after the replay: "reproduced", "flaky" (passed) or "unconfirmed" (never told)
-    path: str | None = None
-    replay_as: str = ""  # what `chaos run` takes for it
-    replay: Example | None = None
-
-
-@dataclass
-class ExploreResult:
-    examples: list[Example]
-    finding: Finding | None
-    stopped_by: str  # "examples", "budget", "found"
-    elapsed: float
-    index: Path
-    catalogue: sch.Catalogue
-    profile: sch.Profile
-    spent: str = ""  # what ran out, when stopped by the budget
-    flaky: list[Flaky] = field(default_factory=list)
-    summary: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        """Nothing found that came back when run again (flaky ones are listed,
-        not finds; one the replays could never judge is not a pass)."""
-        return self.finding is None or self.finding.status == "flaky"
 
 
 class Explorer:
@@ -387,9 +311,9 @@ class Explorer:
         digest = hashlib.sha256(json.dumps([finding.faults, self.options.breakers], sort_keys=True).encode()).hexdigest()[:6]
         best = self._best
         assert best is not None
-        kind = _check_kind(best, finding.violated)
-        name = f"{kind.replace('_', '-')}-{digest}"
         checks = [c for c in self._checks_of(best) if c[0] in finding.violated]
+        kind = checks[0][1]["kind"] if checks else "violation"  # the violated property names the file
+        name = f"{kind.replace('_', '-')}-{digest}"
         data = self._data(finding.faults, name, [c[1] for c in checks])
         data["description"] = (
             f"Found by chaos explore with breakers {self.options.breakers}: {sch.describe(finding.faults)} "
@@ -442,23 +366,3 @@ class Explorer:
         }
         (self.index_dir / "index.json").write_text(json.dumps(body, indent=2))
         (self.index_dir / "summary.txt").write_text("\n".join(result.summary) + "\n")
-
-
-def again_fails(again: Example, violated: list[str]) -> str:
-    """What a rerun says of the violated checks: "fail" when one failed again,
-    "pass" when every one passed, else "unknown" (it could not tell)."""
-    statuses = [again.verdicts.get(t, "unknown") for t in violated]
-    if "fail" in statuses:
-        return "fail"
-    return "pass" if statuses and all(st == "pass" for st in statuses) else "unknown"
-
-
-def _check_kind(example: Example, violated: list[str]) -> str:
-    """A short word for the name of a found scenario: the violated property's kind."""
-    words = {"contained": "containment", "fails fast": "fails_fast", "recovers": "breaker_recovers",
-             "5xx": "no_unmarked_5xx", "writes": "writes_durable"}
-    for title in violated:
-        for hint, kind in words.items():
-            if hint in title:
-                return kind
-    return "violation"

@@ -13,7 +13,7 @@ import yaml
 from chaos.engine import schedules as sch
 
 if TYPE_CHECKING:
-    from chaos.engine.explore import ExploreOptions, ExploreResult
+    from chaos.engine.explore_records import ExploreOptions, ExploreResult
 
 
 def replay_name(path: Path, scenarios_dir: Path) -> str:
