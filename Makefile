@@ -17,6 +17,10 @@ PORT_OFFSET ?= 0
 # make soak: repeats of every scenario, and the hogs that load the machine meanwhile.
 SOAK_REPEAT ?= 10
 HOGS ?= cpu,disk
+# make explore: wall-time budget, and optionally an example count and Hypothesis seed.
+BUDGET ?= 10m
+EXAMPLES ?=
+SEED ?=
 export CHAOS_PORT_OFFSET := $(PORT_OFFSET)
 PYTEST_ARGS ?=
 # Every scenario file, for `make docker-scenarios`.
@@ -28,7 +32,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: demo mutants soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
+.PHONY: demo explore mutants soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
 	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead bench-dashboard
 
 help: ## show this help
@@ -63,6 +67,9 @@ demo: setup $(RUNTIME_DEPS) ## live dashboard on 127.0.0.1:8090 under steady loa
 
 nightly: setup $(RUNTIME_DEPS) ## every scenario REPEAT times: combined JUnit XML, index, changes in reports/nightly/
 	$(PY) -m chaos --runtime $(RUNTIME) nightly --repeat $(REPEAT) --breakers $(BREAKERS)
+
+explore: setup ## Hypothesis fault schedules on the live stack: make explore [BUDGET=10m] [EXAMPLES=N] [SEED=N] [BREAKERS=off]
+	$(PY) -m chaos explore --budget $(BUDGET) --breakers $(BREAKERS) $(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(SEED),--seed $(SEED))
 
 up: setup $(RUNTIME_DEPS) ## start Toxiproxy and every service, and leave them running [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) up --breakers $(BREAKERS)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from chaos.checks import outcome
+from chaos.cli_explore import explore_parser
 from chaos.ui.console import Console
 from chaos.errors import ConfigError, SetupError
 from chaos.runtime import RUNTIMES, TOXIPROXY, runtime_for
@@ -108,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     nightly.add_argument("--reports", type=Path, default=Path(os.environ.get("CHAOS_REPORTS", "reports")),
                          help="results go to REPORTS/nightly/<time>/ (default: reports/)")
     nightly.set_defaults(func=cmd_nightly)
+
+    explore_parser(sub, _breakers_option)
 
     up = sub.add_parser("up", help="start Toxiproxy and every service, and leave them running")
     _breakers_option(up)
@@ -228,6 +231,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
     scenario = _scenario(args, system)
     scenario.check_runtime(args.runtime)
+    system = scenario.system_for(system)  # its services' settings (system: block), if any
     runtime = _runtime(args, system, args.breakers)
     _warn_budget(system, console.say)
     _warn_blind(scenario, system, console.say)

@@ -1,5 +1,10 @@
 """breaker_recovers: after the fault ends, the breaker goes half-open and closes
-within its reset timeout plus a bound, and stays closed to the end."""
+within its reset timeout plus a bound, and stays closed to the end.
+
+"The fault" is the last one on the breaker's downstream or on the service
+that holds the breaker. A service restarted by a fault holds a new breaker,
+closed from the start: that counts as closed (there is no trial to watch),
+where the old breaker's last transition would say open forever."""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from typing import Literal
 
 from chaos.checks import Verdict, register
 from chaos.checks._breaker import BreakerCheck
-from chaos.history.queries import breaker_info
-from chaos.history import History, Transition
+from chaos.history.queries import breaker_info, breaker_states, fault_windows
+from chaos.history import BreakerInfo, History, Transition
 from chaos.history.workers import Workers
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
@@ -32,25 +37,32 @@ class BreakerRecovers(BreakerCheck):
             return self.verdict("unknown", f"the breaker {self.breaker} was never observed")
         if not info.enabled:
             return self.verdict("unknown", f"breakers are off: {self.breaker} has nothing to recover from")
-        ended = faults[-1].end
-        moves = sorted((t for t in history.of(Transition) if t.breaker == self.breaker), key=lambda t: t.at)
+        # The breaker's own service may be faulted too (stopped, paused): it
+        # can recover only once that is over as well.
+        owner = system.breakers[self.breaker].source
+        ended = max(w.end for w in [*faults, *fault_windows(history, frozenset({owner}))])
         workers = self.workers(history, system, faults[-1])
         if workers is not None and workers.many:
+            moves = sorted((t for t in history.of(Transition) if t.breaker == self.breaker), key=lambda t: t.at)
             return self._judge_workers(moves, workers, ended, info.reset_timeout)
-        if not any(t.new == "open" for t in moves):
+        seen = breaker_states(history, self.breaker)
+        first_open = next((at for at, state, _ in seen if state == "open"), None)
+        if first_open is None:
             return self.verdict("unknown", f"{self.breaker} never opened, so there was nothing to recover from")
         bound = info.reset_timeout + self.within
-        final = moves[-1]
-        if final.new != "closed":
-            return self.verdict("fail", f"{self.breaker} did not close after the fault ended (last seen {final.new})", bound_s=bound)
-        via_half_open = final.old == "half-open"
-        delay = max(0.0, final.at - ended)
-        when = f"{delay:.2f} s after the fault ended" if final.at >= ended else "before the fault ended"
-        evidence = (
-            f"{self.breaker} closed {when}{' via half-open' if via_half_open else ', not via half-open'}; "
-            f"bound {info.reset_timeout:g} s reset + {self.within:g} s"
-        )
-        status = "pass" if via_half_open and delay <= bound else "fail"
+        at, state, final = seen[-1]
+        if state != "closed":
+            return self.verdict("fail", f"{self.breaker} did not close after the fault ended (last seen {state})", bound_s=bound)
+        # A fresh read after the last transition: its service restarted and
+        # holds a new breaker, closed from the start (no trial to watch).
+        restarted = isinstance(final, BreakerInfo) and at > first_open
+        via_half_open = isinstance(final, Transition) and final.old == "half-open"
+        delay = max(0.0, at - ended)
+        when = f"{delay:.2f} s after the fault ended" if at >= ended else "before the fault ended"
+        how = (" via half-open" if via_half_open else
+               f" by a restart of {system.breakers[self.breaker].source} (a new breaker)" if restarted else ", not via half-open")
+        evidence = f"{self.breaker} closed {when}{how}; bound {info.reset_timeout:g} s reset + {self.within:g} s"
+        status = "pass" if (via_half_open or restarted) and delay <= bound else "fail"
         return self.verdict(status, evidence, delay_s=round(delay, 4), bound_s=bound)
 
     def _judge_workers(self, moves: list[Transition], workers: Workers, ended: float, reset: float) -> Verdict:

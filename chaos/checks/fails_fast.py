@@ -55,9 +55,14 @@ class FailsFast(BreakerCheck, JudgesLoad):
     )
     grace: Seconds = Field(default=3.0, description="with no open window: how much of the fault's start to skip")
     min_requests: int = Field(default=10, ge=1)
+    open_only: bool = Field(
+        default=False,
+        description="judge only while the breaker is open; with no open window, unknown (chaos explore: a fault "
+        "under the read timeout trips no breaker and need not be fast)",
+    )
 
     def title(self) -> str:
-        return f"{self.breaker} fails fast"
+        return f"{self.breaker} fails fast" + (" while open" if self.open_only else "")
 
     def check_refs(self, system: System) -> list[tuple[tuple[str | int, ...], str]]:
         return super().check_refs(system) + unknown_routes(self.routes, system)
@@ -91,6 +96,8 @@ class FailsFast(BreakerCheck, JudgesLoad):
             if any(f.start <= w.start < f.end for f in faults) and min(w.length, refusing) > self.settle
         ]
         where = "while open"
+        if not windows and self.open_only:
+            return self.verdict("unknown", f"{self.breaker} was never open long enough to judge (open_only)")
         info = breaker_info(history, self.breaker)
         # With breakers on, a breaker that never opened cannot be what made
         # answers fast: a killed service refuses connections in a millisecond

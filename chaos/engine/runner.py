@@ -83,6 +83,11 @@ class Runner:
         self.agents = Agents(system, runtime.agent_token, runtime.logs)
         self.run_id = uuid.uuid4().hex[:8]
         self._handles: dict[int, Handle] = {}
+        lacking = scenario.unapplied(system)
+        if lacking:
+            # Its services would run with other settings than the scenario was written for (and checked in).
+            raise SetupError(f"{scenario.name} sets {', '.join(lacking)} for its services, but this system was not "
+                             f"given them (run it with `chaos run`, which applies the scenario's system: block)")
 
     def run(self, keep_up: bool = False) -> RunResult:
         """Run the scenario and judge it. SetupError if the system cannot be brought up."""

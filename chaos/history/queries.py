@@ -58,16 +58,27 @@ def fault_windows(history: History, touching: frozenset[str] | None = None) -> l
     return sorted(out, key=lambda w: w.start)
 
 
+def breaker_states(history: History, breaker: str) -> list[tuple[float, str, Transition | BreakerInfo]]:
+    """Every state `breaker` was seen in, in time order: its transitions (the
+    new state) and each fresh read of it (`BreakerInfo`, recorded when the
+    watcher first sees it and again whenever its service restarts: a
+    restarted service holds a new breaker, whatever the old one's last
+    transition said)."""
+    seen: list[tuple[float, str, Transition | BreakerInfo]] = [(t.at, t.new, t) for t in history.of(Transition) if t.breaker == breaker]
+    seen += [(i.at, i.state, i) for i in history.of(BreakerInfo) if i.breaker == breaker]
+    return sorted(seen, key=lambda s: s[0])
+
+
 def state_windows(history: History, breaker: str, state: str) -> list[Window]:
-    """The windows in which `breaker` was in `state`, from its transitions."""
-    transitions = sorted((t for t in history.of(Transition) if t.breaker == breaker), key=lambda t: t.at)
+    """The windows in which `breaker` was in `state`, from its transitions
+    and fresh reads (see `breaker_states`)."""
     out = []
     opened: float | None = None
-    for t in transitions:
-        if t.new == state and opened is None:
-            opened = t.at
-        elif t.new != state and opened is not None:
-            out.append(Window(opened, t.at, state))
+    for at, new, _ in breaker_states(history, breaker):
+        if new == state and opened is None:
+            opened = at
+        elif new != state and opened is not None:
+            out.append(Window(opened, at, state))
             opened = None
     if opened is not None:
         out.append(Window(opened, run_end(history), state))

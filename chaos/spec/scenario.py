@@ -22,6 +22,7 @@ from pydantic import Field
 from chaos.checks import CHECKS, Check, check_union
 from chaos.errors import ConfigError, ConfigErrors
 from chaos.faults import FAULTS, Fault, OnlyOn, fault_union, is_instant
+from chaos.spec import overrides as _overrides
 from chaos.spec.model import Model, Seconds, model_vocabulary
 from chaos.spec.parameters import Parameter, resolve
 from chaos.spec.source import Source, load_yaml, validate
@@ -49,6 +50,7 @@ def _scenario_model() -> type[pydantic.BaseModel]:
         duration: Seconds = Field(gt=0)
         seed: int = 1
         parameters: dict[str, Parameter] = {}
+        system: _overrides.SystemOverrides | None = None
         load: LoadSpec = LoadSpec()
         faults: list[fault_union()] = Field(min_length=1)  # type: ignore[valid-type]
         checks: list[check_union()] = Field(min_length=1)  # type: ignore[valid-type]
@@ -57,7 +59,7 @@ def _scenario_model() -> type[pydantic.BaseModel]:
 
 
 def scenario_vocabulary() -> set[str]:
-    return model_vocabulary(_scenario_model(), *FAULTS.values(), *CHECKS.values())
+    return model_vocabulary(_scenario_model(), *FAULTS.values(), *CHECKS.values(), _overrides.ServiceOverride)
 
 
 class Scenario:
@@ -102,8 +104,19 @@ class Scenario:
     def seed(self) -> int:
         return self.spec.seed
 
+    def system_for(self, system: System) -> System:
+        """The system as this scenario runs it: with its `system:` settings for
+        the services (their env), if it has any; else `system` itself."""
+        return _overrides.applied(system, self.spec.system)
+
+    def unapplied(self, system: System) -> list[str]:
+        """This scenario's service settings that `system` lacks ('gateway NAME=value')."""
+        return _overrides.missing(system, self.spec.system)
+
     def check_runtime(self, runtime: str) -> None:
-        """ConfigError naming the first fault this runtime cannot inject."""
+        """ConfigError naming the first fault this runtime cannot inject, or
+        service settings it cannot apply."""
+        _overrides.refuse_on(runtime, self.spec.system, self.path)
         for i, fault in enumerate(self.faults):
             if isinstance(fault, OnlyOn) and runtime not in fault.runtimes:
                 raise ConfigError(self.path, None, f"faults[{i}].kind",
@@ -127,6 +140,9 @@ class Scenario:
         lines = [f"{self.name}: {self.description}", ""]
         if self.values:
             lines.append("parameters: " + ", ".join(f"{k}={v}" for k, v in self.values.items()))
+        if self.spec.system and self.spec.system.services:
+            lines.append("services run with: " + "; ".join(
+                f"{name} " + " ".join(f"{k}={v}" for k, v in o.env.items()) for name, o in self.spec.system.services.items()))
         mix = self.mix(system)
         lines.append(f"load: {self.load.rate:g} req/s to {system.spec.entrypoint} for {self.duration:g} s, "
                      + ", ".join(f"{r} {w}" for r, w in mix.items()) + f" (seed {self.seed})")
@@ -150,12 +166,17 @@ class Scenario:
 
 
 def find_scenario(name_or_path: str, system: System) -> Path:
-    """A scenario by name (scenarios/NAME.yaml) or by path; ConfigError if there is none."""
+    """A scenario by name (scenarios/NAME.yaml, or scenarios/SUB/NAME.yaml
+    for `SUB/NAME`, as chaos explore writes `found/NAME`) or by path;
+    ConfigError if there is none."""
     as_path = Path(name_or_path)
     if as_path.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        if not as_path.exists():
-            raise ConfigError(as_path, None, None, "no such scenario file")
-        return as_path
+        if as_path.exists():
+            return as_path
+        nested = system.scenarios_dir / f"{name_or_path}.yaml"
+        if as_path.suffix not in (".yaml", ".yml") and nested.exists():
+            return nested
+        raise ConfigError(as_path, None, None, "no such scenario file")
     candidate = system.scenarios_dir / f"{name_or_path}.yaml"
     if candidate.exists():
         return candidate
@@ -220,6 +241,8 @@ def _cross_check(spec: pydantic.BaseModel, source: Source, system: System, named
             problems.append(source.error(("faults", i, "at"), "a fault must start after load does, to leave a baseline (at > 0)"))
     for i, check in enumerate(spec.checks):
         problems += [source.error(("checks", i, *loc), msg) for loc, msg in check.check_refs(system)]
+    if spec.system is not None:
+        problems += [source.error(("system", *loc), msg) for loc, msg in _overrides.check_refs(spec.system, system)]
     for route in spec.load.mix or {}:
         if route not in system.routes:
             problems.append(source.error(("load", "mix", route), f"unknown route '{route}' (known: {', '.join(system.routes)})"))

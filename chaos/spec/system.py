@@ -178,6 +178,16 @@ class DockerSpec(Model):
     proxies: str = Field(description="the proxy list Toxiproxy loads inside that network")
 
 
+class ExploreSpec(Model):
+    """How `chaos explore` compresses time on this system (docs/explore.md)."""
+
+    env: dict[str, str] = Field(
+        default={},
+        description="environment set on every service that holds a breaker while explore runs its examples, and "
+        "written into each scenario it finds: settings the agent reports back, e.g. a short breaker reset timeout",
+    )
+
+
 class SystemSpec(Model):
     name: str = Field(pattern=NAME)
     toxiproxy: ToxiproxySpec
@@ -188,6 +198,7 @@ class SystemSpec(Model):
     variables: dict[str, VariableSpec] = {}
     scenarios: str = "scenarios"
     docker: DockerSpec | None = None
+    explore: ExploreSpec = ExploreSpec()
 
 
 class Proxy(Model):

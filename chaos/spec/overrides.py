@@ -1,0 +1,77 @@
+"""A scenario's own settings for the services it runs: environment
+variables over the system file's `env:`, e.g. a short breaker reset timeout
+so that a scenario found by `chaos explore` replays in the time-compressed
+profile it was found in.
+
+Only settings the agent reports back belong here (a breaker's reset timeout
+or fail_max: the checks read them from the agent, the one that knows). A
+setting the system file also states, such as an edge's `read_timeout`,
+would then have two sources of truth, so the toolkit's own variables are
+refused; the rest is the user's to keep consistent.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from chaos.errors import ConfigError
+from chaos.spec.model import Model
+from chaos.spec.system import System
+
+# Set by the toolkit for every run (chaos.runtime, chaos.clients.agent): a scenario may not change them.
+RESERVED_PREFIXES = ("CHAOS_",)
+RESERVED = {"PORT"}
+
+
+class ServiceOverride(Model):
+    env: dict[str, str] = Field(default={}, description="environment variables set for this scenario, over the system file's")
+
+
+class SystemOverrides(Model):
+    """The `system:` block of a scenario file."""
+
+    services: dict[str, ServiceOverride] = Field(default={})
+
+
+def check_refs(overrides: SystemOverrides, system: System) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems as (field path, message): unknown services, reserved variables."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name, service in overrides.services.items():
+        if name not in system.services:
+            problems.append((("services", name), f"unknown service '{name}' (known: {', '.join(system.services)})"))
+        for key in service.env:
+            if key in RESERVED or key.startswith(RESERVED_PREFIXES):
+                problems.append((("services", name, "env", key), f"{key} is set by the toolkit for every run; a scenario cannot change it"))
+    return problems
+
+
+def applied(system: System, overrides: SystemOverrides | None) -> System:
+    """`system` with each overridden service's env updated (the system itself
+    when there is nothing to override). The local runtime restarts a service
+    whose env changed, and starts it again as the system file says afterwards."""
+    if overrides is None or not overrides.services:
+        return system
+    services = {
+        name: (spec.model_copy(update={"env": {**spec.env, **overrides.services[name].env}}) if name in overrides.services else spec)
+        for name, spec in system.spec.services.items()
+    }
+    out = System(system.spec.model_copy(update={"services": services}), system.path, list(system.proxies.values()))
+    out.docker_proxies = system.docker_proxies
+    out.source = system.source
+    out.port_offset = system.port_offset
+    return out
+
+
+def missing(system: System, overrides: SystemOverrides | None) -> list[str]:
+    """The overridden variables `system` does not carry, as 'service NAME=value'."""
+    if overrides is None:
+        return []
+    return [f"{name} {key}={value}" for name, o in overrides.services.items() for key, value in o.env.items()
+            if name in system.services and system.services[name].env.get(key) != value]
+
+
+def refuse_on(runtime: str, overrides: SystemOverrides | None, path) -> None:  # type: ignore[no-untyped-def]
+    """ConfigError when `runtime` cannot honour the overrides: the Docker runtime takes env from its compose file."""
+    if overrides is not None and overrides.services and runtime != "local":
+        raise ConfigError(path, None, "system", f"settings for the services work on the local runtime only, not {runtime} "
+                                                f"(its containers take their env from the compose file)")
