@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from chaos.checks import outcome
-from chaos.cli_explore import explore_parser
+from chaos.commands.demo import demo_parser
+from chaos.commands.explore import explore_parser
+from chaos.commands.mutants import mutants_parser
 from chaos.ui.console import Console
 from chaos.errors import ConfigError, SetupError
 from chaos.runtime import RUNTIMES, TOXIPROXY, runtime_for
@@ -111,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     nightly.set_defaults(func=cmd_nightly)
 
     explore_parser(sub, _breakers_option)
+    mutants_parser(sub, _breakers_option)
+    demo_parser(sub, _breakers_option)
 
     up = sub.add_parser("up", help="start Toxiproxy and every service, and leave them running")
     _breakers_option(up)
@@ -135,16 +139,6 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--proxy-base", type=int, default=None, help="the first proxy listen port (default: Toxiproxy's port + 1000)")
     init.add_argument("--force", action="store_true", help="overwrite files that exist")
     init.set_defaults(func=cmd_init)
-    mutants = sub.add_parser("mutants", help="apply each catalogued bug to a scratch copy and show which scenario catches it",
-                             description="Mutation score of the scenario library: see chaos/engine/mutants.py.")
-    mutants.add_argument("catalogue", type=Path, nargs="?", default=None,
-                         help="the catalogue file (default: services/mutants/catalogue.yaml beside the system file)")
-    mutants.add_argument("--repeat", type=int, default=3, help="runs of each expected scenario per mutant, and of the baseline (default 3)")
-    mutants.add_argument("--only", action="append", default=[], metavar="NAME", help="only this mutant (repeat)")
-    mutants.add_argument("--no-baseline", action="store_true", help="skip the unpatched runs (a catch is then not shown to be the mutant's)")
-    mutants.add_argument("--reports", type=Path, default=Path(os.environ.get("CHAOS_REPORTS", "reports")),
-                         help="results go to REPORTS/mutants/<time>/ (default: reports/)")
-    mutants.set_defaults(func=cmd_mutants)
     advise = sub.add_parser("advise", help="advice on each edge's read timeout, fail_max and reset timeout from a run's evidence",
                             description="Read a run folder (history.jsonl, run.json and the system file the run used; "
                                         "--system when run.json does not name one that exists) and advise per edge, "
@@ -152,17 +146,6 @@ def _parser() -> argparse.ArgumentParser:
     advise.add_argument("run_dir", type=Path, help="a run folder, reports/<time>-<scenario>-<run id>/")
     advise.add_argument("--json", action="store_true", help="print the advice as JSON, for machines")
     advise.set_defaults(func=cmd_advise)
-    demo = sub.add_parser("demo", help="the system under steady load with a live dashboard in the browser, fault buttons included",
-                          description="Bring the system up under steady load and serve a live dashboard on 127.0.0.1 "
-                                      "(the URL is printed; no browser is opened). Stop with its Stop button, Ctrl-C or "
-                                      "SIGTERM: every fault is reverted and what the demo started is stopped.")
-    demo.add_argument("--port", type=int, default=int(os.environ.get("CHAOS_DEMO_PORT") or 8090),
-                      help="the dashboard's port on 127.0.0.1; 0 picks a free one (default: $CHAOS_DEMO_PORT or 8090)")
-    demo.add_argument("--rate", type=float, default=30.0, help="steady load in requests per second (default 30)")
-    _breakers_option(demo)
-    demo.add_argument("--reports", type=Path, default=Path(os.environ.get("CHAOS_REPORTS", "reports")),
-                      help="where 'save as report' and scenarios run from the page write run folders (default: reports/)")
-    demo.set_defaults(func=cmd_demo)
     validate = sub.add_parser("validate", help="check scenario files without running anything")
     validate.add_argument("files", nargs="*", type=Path, help="default: every scenario")
     validate.set_defaults(func=cmd_validate)
@@ -300,17 +283,6 @@ def cmd_nightly(args: argparse.Namespace, console: Console) -> int:
     return EXIT_PASS if summary["passed"] else EXIT_FAIL
 
 
-def cmd_mutants(args: argparse.Namespace, console: Console) -> int:
-    from chaos.engine.mutants import mutation_score
-
-    system = load_system(args.system)  # each run moves the ports itself
-    catalogue = args.catalogue or system.path.parent / "services" / "mutants" / "catalogue.yaml"
-    offset = "auto" if str(args.port_offset) == "0" else str(args.port_offset)
-    passed = mutation_score(system, catalogue, repeat=args.repeat, only=args.only, reports=args.reports,
-                            port_offset=offset, baseline=not args.no_baseline, say=console.say)
-    return EXIT_PASS if passed else EXIT_FAIL
-
-
 def _runs_on(name: str, system: System, runtime: str, console: Console) -> bool:
     """Whether the nightly should run `name` on `runtime`: a scenario whose
     faults this runtime cannot inject is left out, saying so; a broken file is
@@ -399,25 +371,6 @@ def cmd_advise(args: argparse.Namespace, console: Console) -> int:
     else:
         for line in lines(found):
             console.say(line)
-    return EXIT_PASS
-
-
-def cmd_demo(args: argparse.Namespace, console: Console) -> int:
-    from chaos.dashboard import run_demo
-
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(None, None, "--port", f"must be 0..65535, not {args.port}")
-    if not 0 < args.rate <= 1000:
-        raise ConfigError(None, None, "--rate", f"must be over 0 and at most 1000 req/s, not {args.rate:g}")
-    system = _system(args)
-    _runtime(args, system, args.breakers)  # refuses breakers off without agents before anything starts
-    try:
-        notes = run_demo(system, args.runtime, args.state, args.port, args.rate, args.breakers, args.reports, console.say)
-    except OSError as e:  # the dashboard's port is taken: refused before anything started
-        raise SetupError(f"cannot serve the dashboard on 127.0.0.1:{args.port}: {e.strerror or e}") from None
-    for line in notes:
-        console.say(line)
-    console.say("demo over: every fault reverted, services restored")
     return EXIT_PASS
 
 

@@ -1,6 +1,5 @@
 """`chaos explore`: its arguments, and the call into the engine
-(chaos.engine.explore). Kept apart from chaos/cli.py, which it joins with
-one call, so that file stays a readable size."""
+(chaos.engine.explore)."""
 
 from __future__ import annotations
 
