@@ -50,7 +50,7 @@ class Containment(Check, JudgesLoad):
             return self.verdict(
                 "unknown", f"too few requests on {', '.join(routes)}: {len(base)} at baseline, {len(during)} during the fault"
             )
-        base_ok, fault_ok = success_rate(base), success_rate(during)
+        base_ok, fault_ok = success_rate(base, system.answered_as_meant), success_rate(during, system.answered_as_meant)
         base_p99, fault_p99 = percentile([r.latency for r in base], 99), percentile([r.latency for r in during], 99)
         bound = max(base_p99 * self.p99_factor, base_p99 + self.p99_slack)
         kept_rate = fault_ok >= base_ok - self.max_success_drop

@@ -44,7 +44,7 @@ class SteadyState(Check, JudgesLoad):
                                            f"(the run needs {self.settle:g} s of load after the last fault)")
         parts, good = [], True
         for name, sample in (("before", before), ("after", after)):
-            ok, p99 = success_rate(sample), percentile([r.latency for r in sample], 99)
+            ok, p99 = success_rate(sample, system.answered_as_meant), percentile([r.latency for r in sample], 99)
             good &= ok >= self.min_success and p99 <= self.p99_below
             parts.append(f"{name}: success {ok:.1%}, p99 {ms(p99)} ({len(sample)} requests)")
         bound = f"bounds: success >= {self.min_success:.0%}, p99 <= {ms(self.p99_below)}"

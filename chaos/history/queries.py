@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chaos.history import BreakerInfo, FaultEvent, History, LoadDelivery, Request, Transition
@@ -116,8 +116,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def success_rate(requests: list[Request]) -> float:
-    return sum(r.ok for r in requests) / len(requests) if requests else math.nan
+def success_rate(requests: list[Request], meant: Callable[[Request], bool] | None = None) -> float:
+    """The share of `requests` answered as meant (`meant`, e.g. the system's
+    `answered_as_meant`; default a full 2xx/3xx answer); NaN for none."""
+    judge = meant or (lambda r: r.ok)
+    return sum(judge(r) for r in requests) / len(requests) if requests else math.nan
 
 
 def ms(seconds: float) -> str:

@@ -152,6 +152,11 @@ class RouteSpec(Model):
     calls: list[str] = Field(default=[], description="every service the route needs besides the entrypoint")
     write: WriteSpec | None = None
     fallback: FallbackSpec | None = Field(default=None, description="how this route's answers mark a fallback (default: the entrypoint's)")
+    expect: list[int] | None = Field(
+        default=None, min_length=1,
+        description="the statuses this route is meant to answer, e.g. [404] for a route that asks for what does not "
+        "exist; checks of success rates count those as success (default: any 2xx/3xx full answer)",
+    )
 
 
 class VariableSpec(Model):
@@ -268,6 +273,14 @@ class System:
 
     def edge_read_timeout(self, breaker: str) -> float:
         return self.edges[breaker].read_timeout
+
+    def answered_as_meant(self, request: Any) -> bool:
+        """Whether a recorded request got the answer its route is meant to give:
+        one of the route's `expect` statuses, else a full 2xx/3xx answer."""
+        spec = self.spec.routes.get(request.route)
+        if spec is not None and spec.expect is not None:
+            return request.status in spec.expect
+        return request.ok
 
     def fallback_rule(self, route: str) -> FallbackSpec:
         """How an answer on `route` shows it is a fallback: the route's rule,

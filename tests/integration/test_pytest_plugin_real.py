@@ -26,10 +26,10 @@ def test_pytest_runs_a_scenario_file_as_one_test_a_check(tmp_path, system):
                            f"--junitxml={xml}", "--chaos-reports", str(tmp_path / "reports"), "-p", "no:randomly"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "5 passed" in done.stdout
+    assert "6 passed" in done.stdout
     cases = {c.get("name"): c for c in ET.parse(xml).getroot().iter("testcase")}
-    assert set(cases) == {"breaker gateway->orders opens within 3 s", "gateway->orders fails fast", "unaffected routes contained",
-                          "breaker gateway->orders recovers", "acknowledged writes survive"}
+    assert set(cases) == {"breaker gateway->orders opens within 3 s", "gateway->orders fails fast", "degraded answers served on profile",
+                          "unaffected routes contained", "breaker gateway->orders recovers", "acknowledged writes survive"}
     for name, case in cases.items():
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         assert props["status"] == "pass" and props["evidence"], (name, props)

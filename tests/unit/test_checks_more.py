@@ -118,3 +118,26 @@ def test_a_retried_write_stored_once_passes(system):
     h.append(ReadBack("place-order", "7", 200, True, "7: ok", T0 + 5))
     v = WritesDurable(kind="writes_durable").evaluate(h, system)
     assert v.status == "pass" and "1 failed writes retried with their key, none stored twice" in v.evidence
+
+
+def test_containment_counts_a_routes_meant_4xx_as_success(system):
+    """A route asking for what does not exist (missing-user, expect: [404])
+    answers 404 by design: mixed with user reads it must not read as a drop
+    in success, however the two happen to be sampled."""
+    from chaos.checks import CHECKS
+    from chaos.history import FaultEvent, History, Mark, Request
+
+    t0 = 1000.0
+    history = History([Mark("load-start", t0)])
+    for i in range(200):
+        t = t0 + i * 0.1
+        route, status = ("missing-user", 404) if (i % 5 == 0 if t < t0 + 8 else i % 3 == 0) else ("user", 200)
+        history.append(Request(route, "GET", "/api/x", t, t, t + 0.005, status))
+    history.append(FaultEvent(0, "start", "down", "down on gateway->orders", ("orders",), t0 + 8))
+    history.append(FaultEvent(0, "end", "down", "down on gateway->orders", ("orders",), t0 + 16))
+    verdict = CHECKS["containment"].model_validate({"kind": "containment"}).evaluate(history, system)
+    assert verdict.status == "pass", verdict.evidence
+    assert "success 100.0% (baseline 100.0%)" in verdict.evidence
+    missing = Request("missing-user", "GET", "/api/users/0", t0, t0, t0, 404)
+    assert system.answered_as_meant(missing) and not missing.ok
+    assert not system.answered_as_meant(Request("missing-user", "GET", "/api/users/0", t0, t0, t0, 503))
