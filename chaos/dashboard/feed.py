@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from chaos.clients.http import Session
 from chaos.dashboard.session import DemoSession
 from chaos.history import BreakerInfo, FaultEvent, Mark, Request, Transition
 from chaos.history.queries import percentile
@@ -182,7 +183,7 @@ class Feed:
     # -- the slow poll: agents, Toxiproxy, the runtime -------------------------------
 
     def _poll(self) -> None:
-        http = requests.Session()
+        http = Session()  # closes its connections: one left open holds a service at the demo's stop
         try:
             while not self._stop.wait(SLOW_POLL):
                 try:
