@@ -30,13 +30,15 @@ class BreakerReopens(BreakerCheck):
             return self.verdict("fail", f"{self.breaker} made no trial (never went half-open) while the fault lasted")
         reopened = [t for t in moves if t.old == "half-open" and t.new == "open" and any(f.holds(t.at) for f in faults)]
         if not reopened:
-            closed = [t for t in moves if t.old == "half-open" and t.new == "closed" and any(f.holds(t.at) for f in faults)]
+            closed = [t for t in moves if t.old == "half-open" and t.new == "closed" and any(f.acting(t.at) for f in faults)]
             why = "it closed on a trial while the fault lasted" if closed else "no trial outcome was seen"
             return self.verdict("fail", f"{len(trials)} trials during the fault, none re-opened the breaker: {why}")
         # Several workers, each with its own copy: one whose trial closed its
-        # breaker while the fault lasted lets traffic through, whatever the others did.
+        # breaker while the fault lasted lets traffic through, whatever the
+        # others did. Only while it acted: a trial that reaches a killed
+        # service already starting again rightly closes the breaker.
         closed_on_trial = sorted({t.worker for t in moves if t.worker is not None and t.old == "half-open"
-                                  and t.new == "closed" and any(f.holds(t.at) for f in faults)})
+                                  and t.new == "closed" and any(f.acting(t.at) for f in faults)})
         if closed_on_trial:
             return self.verdict("fail", f"{len(reopened)} failed trials re-opened {self.breaker}, but in workers "
                                 f"{', '.join(map(str, closed_on_trial))} a trial closed it while the fault lasted",

@@ -288,12 +288,14 @@ class DemoSession:
 
     def _revert(self, key: str) -> str:
         act = self.active.pop(key)
+        began = time.time()
         if act.handle is None:  # breakers off: back on
             self._switch("on")
             note = "every service restarted with its breakers on"
         else:
             note = act.handle.revert()
-        self.history.append(FaultEvent(act.index, "end", act.kind, act.description, act.targets, time.time(), note))
+        self.history.append(FaultEvent(act.index, "end", act.kind, act.description, act.targets, time.time(), note,
+                                       reverting_since=began))
         self.changed.set()
         return note
 

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +97,9 @@ class Runner:
         was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
         watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
         load = None
-        interrupted = False
+        interrupted = rolled_back = finished = False
+        stopper: threading.Thread | None = None
+        stopped: list[str] = []
         try:
             self._set_up()
             self.versions = self.versions or versions(self.toxiproxy)
@@ -122,9 +125,18 @@ class Runner:
             load = None
             self.history.append(Mark("load-stop", time.time()))
             self._revert_all()
-            n = read_back(self.system, self.history)
+            # The read-back is the last of the scenario's own time; the rollback
+            # and the breakers' final counters (the evidence `chaos advise`
+            # reads) need not wait for it, nor it for them.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-load") as pool:
+                stats = pool.submit(watcher.final_stats)
+                rolled = pool.submit(self._rollback)
+                n = read_back(self.system, self.history)
+                stats.result()
+                rolled.result()
+            rolled_back = True
             self.console.line("check", f"read back {n} acknowledged writes")
-            watcher.final_stats()  # the evidence `chaos advise` reads: counters and call latency per breaker
+            finished = True
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -134,17 +146,40 @@ class Runner:
             try:
                 if load is not None:
                     load.stop()
-                self._rollback(close_breakers=interrupted)
+                if not rolled_back:
+                    self._rollback(close_breakers=interrupted)
                 watcher.stop()
                 if not was_up and not keep_up:
-                    self.console.line("setup", f"stopping what this run started: {', '.join(self.runtime.down())}")
+                    if finished:
+                        # Each unit's graceful stop takes a moment; judging and
+                        # saving need none of them, so both go on meanwhile.
+                        def stop_units() -> None:
+                            try:
+                                stopped.extend(self.runtime.down())
+                            except Exception as e:  # noqa: BLE001 - said below, like a failed restore
+                                stopped.append(f"(failed: {e})")
+
+                        stopper = threading.Thread(target=stop_units, name="stop-units")
+                        stopper.start()
+                    else:
+                        self.console.line("setup", f"stopping what this run started: {', '.join(self.runtime.down())}")
             finally:
+                if stopper is None:
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler)
+        try:
+            self.history.append(Mark("run-end", time.time()))
+            verdicts = evaluate_all(self.scenario.checks, self.history, self.system, self.scenario.mix(self.system))
+            result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began, run_id=self.run_id)
+            result.run_dir = self._save(result, began, logs)
+        finally:
+            if stopper is not None:
+                # Still deaf to Ctrl-C until every unit is stopped: the CLI
+                # exits with os._exit, which would cut the stop short.
+                stopper.join()
+                self.console.line("setup", f"stopping what this run started: {', '.join(stopped)}")
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
-        self.history.append(Mark("run-end", time.time()))
-        verdicts = evaluate_all(self.scenario.checks, self.history, self.system, self.scenario.mix(self.system))
-        result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began, run_id=self.run_id)
-        result.run_dir = self._save(result, began, logs)
         return result
 
     # -- steps ----------------------------------------------------------------
@@ -208,9 +243,11 @@ class Runner:
         if handle is None:
             return
         fault = self.scenario.faults[index]
+        began = time.time()
         note = handle.revert()
         ended = time.time()
-        self.history.append(FaultEvent(index, "end", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), ended, note))
+        self.history.append(FaultEvent(index, "end", fault.kind, fault.describe(), tuple(sorted(fault.targets(self.system))), ended, note,
+                                       reverting_since=began))
         self.console.line("fault", f"ended: {note}", ended)
 
     def _revert_all(self) -> None:

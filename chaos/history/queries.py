@@ -17,9 +17,16 @@ class Window:
     end: float
     label: str = ""
     targets: frozenset[str] = frozenset()
+    reverting_since: float | None = None  # a fault's: when undoing it began
 
     def holds(self, t: float) -> bool:
         return self.start <= t < self.end
+
+    def acting(self, t: float) -> bool:
+        """Whether a fault window's fault still acted at `t`: before undoing
+        it began. A killed service starting again may answer before its
+        fault's end is recorded (that waits until the service is ready)."""
+        return self.start <= t < (self.reverting_since if self.reverting_since is not None else self.end)
 
     @property
     def length(self) -> float:
@@ -51,7 +58,7 @@ def fault_windows(history: History, touching: frozenset[str] | None = None) -> l
             open_[e.index] = e
         elif e.phase == "end" and e.index in open_:
             start = open_.pop(e.index)
-            out.append(Window(start.at, e.at, start.description, frozenset(start.targets)))
+            out.append(Window(start.at, e.at, start.description, frozenset(start.targets), e.reverting_since))
     out.extend(Window(s.at, run_end(history), s.description, frozenset(s.targets)) for s in open_.values())
     if touching is not None:
         out = [w for w in out if w.targets & touching]

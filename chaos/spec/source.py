@@ -119,8 +119,26 @@ class _TooBig(yaml.MarkedYAMLError):
     """The document is too big or too deep to be a scenario or system file."""
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses, while composing, a document of more than
+try:
+    # libyaml's parser, 8x faster than PyYAML's own on a system file (20 ms
+    # -> 2.6 ms), still feeding the Python composer below that counts values
+    # and depth and keeps line marks. PyYAML's CSafeLoader cannot be used
+    # as is: it composes in C, past compose_node.
+    from yaml._yaml import CParser as _Parser
+
+    class _SafeBase(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        def __init__(self, text: str):
+            _Parser.__init__(self, text)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+except ImportError:  # PyYAML built without libyaml
+    _SafeBase = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+
+class _BoundedLoader(_SafeBase):  # type: ignore[misc,valid-type]
+    """A safe loader that refuses, while composing, a document of more than
     MAX_VALUES values (each alias counted as the values it stands for), more
     than MAX_DEPTH levels, or an alias inside the value it refers to."""
 

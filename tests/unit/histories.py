@@ -27,19 +27,22 @@ def run(
     writes: int = 20,
     lost: int = 0,
     duration: float = 30.0,
+    reverting_from: float | None = None,
+    worker: int | None = None,
 ) -> History:
     h = History()
     h.append(Mark("load-start", T0))
     h.append(BreakerInfo(BREAKER, "closed", 5, 5.0, enabled, T0))
     f0, f1 = fault
     h.append(FaultEvent(0, "start", "kill", "kill orders", targets, T0 + f0))
-    h.append(FaultEvent(0, "end", "kill", "kill orders", targets, T0 + f1))
+    h.append(FaultEvent(0, "end", "kill", "kill orders", targets, T0 + f1,
+                        reverting_since=None if reverting_from is None else T0 + reverting_from))
     if transitions is None:
         transitions = []
         if opens_at is not None:
             transitions = [("closed", "open", opens_at), ("open", "half-open", f1 + 4.0), ("half-open", "closed", f1 + 4.0)]
     for old, new, at in transitions:
-        h.append(Transition(BREAKER, old, new, T0 + at, T0 + at + 0.002))
+        h.append(Transition(BREAKER, old, new, T0 + at, T0 + at + 0.002, worker))
     t = 0.0
     while t < duration:
         during = f0 <= t < f1

@@ -51,6 +51,18 @@ def test_reopens_fails_when_a_trial_closes_the_breaker_during_the_fault(system):
     assert v.status == "fail" and "it closed on a trial while the fault lasted" in v.evidence
 
 
+def test_a_trial_that_closes_the_breaker_once_the_revert_began_is_no_relapse(system):
+    # Seen in a soak: orders killed until +18 s, started again from +16 s and
+    # ready at +18 s; the trial at +17.5 s reached the new process and
+    # succeeded. Its fault had stopped acting, though its end is recorded later.
+    late = [*RELAPSE[:3], ("open", "half-open", 17.4), ("half-open", "closed", 17.5)]
+    v = REOPENS.evaluate(run(transitions=late, reverting_from=16.0, worker=101), system)
+    assert v.status == "pass", v.evidence
+    # The same trial before the revert began lets traffic through to a dead service.
+    v = REOPENS.evaluate(run(transitions=late, reverting_from=17.6, worker=101), system)
+    assert v.status == "fail" and "in workers 101 a trial closed it while the fault lasted" in v.evidence
+
+
 def test_reopens_fails_without_any_trial(system):
     v = REOPENS.evaluate(run(transitions=[("closed", "open", 8.3)]), system)
     assert v.status == "fail" and "no trial" in v.evidence
