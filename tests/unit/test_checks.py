@@ -34,8 +34,8 @@ def test_a_healthy_run_passes_every_check(system):
     verdicts = evaluate_all([opens(), fast(), CONTAIN, recovers(), WRITES], run(), system)
     assert [v.status for v in verdicts] == ["pass"] * 5, verdicts
     assert "opened 0.30 s and 3 calls after" in verdicts[0].evidence
-    assert ("p99 of profile, place-order while open: 5 ms (bound 212 ms: p99 of user at the same time 12 ms "
-            "+ 200 ms, a fifth of the 1000 ms read timeout)") in verdicts[1].evidence
+    assert ("p99 of profile, place-order while open: 5 ms (bound 220 ms: their own p99 before the fault 20 ms "
+            "(of user now: 12 ms) + 200 ms, a fifth of the 1000 ms read timeout)") in verdicts[1].evidence
 
 
 def test_breaker_opens_fails_when_it_opens_too_late(system):
@@ -197,7 +197,32 @@ def test_fails_fast_forgives_a_stall_of_the_whole_machine(system):
 
 def test_fails_fast_fails_when_only_the_routes_behind_the_breaker_are_slow(system):
     v = fast().evaluate(run(affected_latency=0.31, user_latency_during=0.012), system)
-    assert v.status == "fail" and "310 ms (bound 212 ms" in v.evidence
+    assert v.status == "fail" and "310 ms (bound 220 ms: their own p99 before the fault 20 ms" in v.evidence
+
+
+def test_fails_fast_takes_the_routes_own_baseline_when_their_work_costs_more(system):
+    """Seen in a soak under a disk hog: place-order stores an order (a SQLite
+    commit behind the syncing disk) where the reads store nothing; 300 ms
+    before the fault, 311 ms behind the open breaker. That is its own work,
+    not a wait on the downstream."""
+    import dataclasses
+
+    from chaos.history import History, Request
+
+    from .histories import T0
+
+    def slow_before(e):
+        if isinstance(e, Request) and e.route == "profile" and e.t_start < T0 + 8.0:
+            return dataclasses.replace(e, t_end=e.t_start + 0.30)
+        return e
+
+    history = History([slow_before(e) for e in run(affected_latency=0.31, user_latency_during=0.012)])
+    v = fast().evaluate(history, system)
+    assert v.status == "pass", v.evidence
+    assert "their own p99 before the fault 300 ms (of user now: 12 ms)" in v.evidence
+    # Waiting out the 1 s read timeout is still far beyond that.
+    waits = History([slow_before(e) for e in run(affected_latency=1.0, user_latency_during=0.012)])
+    assert fast().evaluate(waits, system).status == "fail"
 
 
 def test_fails_fast_without_a_control_route_takes_the_routes_own_baseline(system):
