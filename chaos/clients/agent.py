@@ -45,9 +45,9 @@ def _validator(name: str) -> Any:
 
     from chaos.contract import schema
 
-    found = schema(name)
-    jsonschema.Draft202012Validator.check_schema(found)
-    return jsonschema.Draft202012Validator(found)
+    # Not check_schema'd here (40 ms a run): the contract's schemas are the
+    # toolkit's own files, checked by tests/agent/test_agent.py.
+    return jsonschema.Draft202012Validator(schema(name))
 
 
 def contract_problem(name: str, body: Any) -> str | None:

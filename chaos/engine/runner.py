@@ -97,12 +97,12 @@ class Runner:
         was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
         watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
         load = None
+        versions_read: threading.Thread | None = None
         interrupted = rolled_back = finished = False
         stopper: threading.Thread | None = None
         stopped: list[str] = []
         try:
             self._set_up()
-            self.versions = self.versions or versions(self.toxiproxy)
             watcher.start()
             self._check_switch()
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
@@ -116,6 +116,11 @@ class Runner:
             self.console.t0 = t0
             self.history.append(Mark("load-start", t0, {"rate": self.scenario.load.rate}))
             load.start()
+            if self.versions is None:
+                # For run.json only; read while the load runs, not before it
+                # (package metadata is parsed from files: ~50 ms).
+                versions_read = threading.Thread(target=self._read_versions, name="versions", daemon=True)
+                versions_read.start()
             self.console.line("load", f"{self.scenario.load.rate:g} req/s to {self.system.spec.entrypoint}: "
                               + ", ".join(f"{r} {w}" for r, w in self.scenario.mix(self.system).items()))
             self._timeline(t0)
@@ -167,6 +172,8 @@ class Runner:
                 if stopper is None:
                     for sig, handler in previous.items():
                         signal.signal(sig, handler)
+        if versions_read is not None:
+            versions_read.join(timeout=5.0)  # run.json says "unknown" for what it could not read by then
         try:
             self.history.append(Mark("run-end", time.time()))
             verdicts = evaluate_all(self.scenario.checks, self.history, self.system, self.scenario.mix(self.system))
@@ -277,6 +284,9 @@ class Runner:
         # Name the worker only where there are several: one process's pid is noise.
         many = t.worker is not None and any(len(v.live or {pid for _, pid, _ in v.views}) > 1 for v in self.history.of(WorkerViews))
         self.console.line("breaker", f"{t.breaker}  {t.old} -> {t.new}" + (f"  (worker {t.worker})" if many else ""), t.at)
+
+    def _read_versions(self) -> None:
+        self.versions = versions(self.toxiproxy)
 
     def _save(self, result: RunResult, began: float, logs: LogMarks) -> Path | None:
         if self.reports is None:
