@@ -13,7 +13,9 @@ BREAKERS ?= on
 RUNTIME ?= local
 REPEAT ?= 1
 # PORT_OFFSET=auto (or a number) moves every port, so runs side by side do not collide.
-PORT_OFFSET ?= 0
+# An exported CHAOS_PORT_OFFSET counts too: `CHAOS_PORT_OFFSET=1500 make soak` once
+# ran on the default ports (this file exported 0 over it) and collided with another run.
+PORT_OFFSET ?= $(or $(CHAOS_PORT_OFFSET),0)
 # make soak: repeats of every scenario, and the hogs that load the machine meanwhile.
 SOAK_REPEAT ?= 10
 HOGS ?= cpu,disk
