@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -68,20 +69,23 @@ class LocalRuntime:
         # service's /health needs none of the others, and no request is sent
         # before up returns, so the order of starting does not matter while
         # the time each takes to boot does not add up.
-        spawned = []
+        spawned, running = [], []
+        records = self._records()
         for name in self._units:
-            record = self._records().get(name)
+            record = records.get(name)
             if record and is_ours(record):
                 if record.fingerprint == self._fingerprint(self._units[name]):
                     signal_group(record, signal.SIGCONT)  # a paused unit left by an interrupted run
-                    self._wait_ready(self._units[name], record)
+                    running.append((self._units[name], record))
                     continue
                 self.stop(name)  # started with another configuration (e.g. CHAOS_BREAKERS): start afresh
             if name == TOXIPROXY and self._foreign_toxiproxy():
                 continue
             spawned.append(self._spawn(name))
-        for unit, record in spawned:
-            self._wait_ready(unit, record)
+        # Waited for together: each wait is a health request or more, to its own process.
+        with ThreadPoolExecutor(max_workers=max(1, len(running) + len(spawned))) as pool:
+            for done in [pool.submit(self._wait_ready, unit, record) for unit, record in running + spawned]:
+                done.result()
         self._populate_proxies()
         return [unit.name for unit, _ in spawned]
 
