@@ -36,10 +36,13 @@ BASE_DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 1.0,
     "BREAKER_FAIL_MAX": 5,
     "BREAKER_RESET_TIMEOUT": 5.0,
+    # The broker the outbox relay publishes to (users, orders); empty: no relay.
+    "BROKER_URL": "",
+    "BROKER_TIMEOUT": 1.0,
 }
 
 # Numbers that must be strictly positive, not merely non-negative.
-_POSITIVE = {"CONNECT_TIMEOUT", "READ_TIMEOUT", "BREAKER_FAIL_MAX"}
+_POSITIVE = {"CONNECT_TIMEOUT", "READ_TIMEOUT", "BREAKER_FAIL_MAX", "BROKER_TIMEOUT"}
 
 
 def load_config(app: Flask, defaults: Mapping[str, Any], test_config: Mapping[str, Any] | None) -> None:
