@@ -124,6 +124,7 @@ class Runner:
             self._revert_all()
             n = read_back(self.system, self.history)
             self.console.line("check", f"read back {n} acknowledged writes")
+            self._collect_deliveries()
             watcher.final_stats()  # the evidence `chaos advise` reads: counters and call latency per breaker
         except KeyboardInterrupt:
             interrupted = True
@@ -148,6 +149,15 @@ class Runner:
         return result
 
     # -- steps ----------------------------------------------------------------
+
+    def _collect_deliveries(self) -> None:
+        """For a scenario that checks deliveries: read its sinks once every
+        promised message arrived or the check's bound passed."""
+        bounds = [c.within for c in self.scenario.checks if c.kind == "deliveries"]  # type: ignore[attr-defined]
+        if bounds:
+            from chaos.engine.deliveries import collect
+
+            collect(self.system, self.history, max(bounds), lambda s: self.console.line("check", s))
 
     def _set_up(self) -> None:
         self.console.line("setup", "starting Toxiproxy and services (if not running)")
