@@ -28,6 +28,9 @@ from typing import Any
 from flask import Flask
 
 BASE_DEFAULTS: dict[str, Any] = {
+    # The broker the outbox relay publishes to (users, orders); empty: no relay.
+    "BROKER_URL": "",
+    "BROKER_TIMEOUT": 1.0,
     # Services reach each other only through their Toxiproxy proxies.
     "USERS_URL": "http://127.0.0.1:6101",
     "ORDERS_URL": "http://127.0.0.1:6102",
@@ -36,9 +39,6 @@ BASE_DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 1.0,
     "BREAKER_FAIL_MAX": 5,
     "BREAKER_RESET_TIMEOUT": 5.0,
-    # The broker the outbox relay publishes to (users, orders); empty: no relay.
-    "BROKER_URL": "",
-    "BROKER_TIMEOUT": 1.0,
 }
 
 # Numbers that must be strictly positive, not merely non-negative.
