@@ -16,7 +16,7 @@ TOOLS=.tools/bin
 TOXIPROXY_VERSION=2.12.0
 TOXIPROXY_UPSTREAM=ghcr.io/shopify/toxiproxy:$TOXIPROXY_VERSION
 TOXIPROXY_IMAGE=flask-chaos/toxiproxy:$TOXIPROXY_VERSION
-SERVICES=(gateway users orders inventory)
+SERVICES=(gateway users orders inventory mailer notifications)
 
 step() { printf '== %s\n' "$*"; }
 

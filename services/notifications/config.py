@@ -5,7 +5,7 @@ DEFAULTS = {
     "SERVICE_NAME": "notifications",
     # The SMTP sink, through its Toxiproxy proxy.
     "SMTP_HOST": "127.0.0.1",
-    "SMTP_PORT": 6121,
+    "SMTP_PORT": 6122,
     "SMTP_TIMEOUT": 2.0,
     "MAIL_FROM": "shop@example.test",
     # A task keeps retrying a failing send in place, backing off from

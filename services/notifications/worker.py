@@ -20,7 +20,7 @@ record of what it sent) and PORT (its HTTP port) in the environment.
   the in-place budget is spent the task is rejected with requeue, so Redis
   keeps it.
 - The ops server (a small Flask app made by shopkit, on a thread) serves
-  /health once the worker consumes, and the chaos agent's /_chaos, which
+  /health as soon as the worker starts, and the chaos agent's /_chaos, which
   watches the SMTP breaker like any service's.
 """
 
@@ -53,7 +53,7 @@ delivery = Delivery(
     timeout=float(ops.config["SMTP_TIMEOUT"]), sender=ops.config["MAIL_FROM"],
 )
 
-app = Celery("notifications", broker=ops.config.get("BROKER_URL") or "redis://127.0.0.1:6120/0")
+app = Celery("notifications", broker=ops.config.get("BROKER_URL") or "redis://127.0.0.1:6113/0")
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -86,9 +86,12 @@ def send_email(self: Any, outbox_id: str, message: str, to: str, ref: str, paylo
 _server: Any = None
 
 
-@signals.worker_ready.connect
+# worker_init, not worker_ready: like every service's /health, the worker's
+# must not wait for its downstreams (the toolkit creates the Toxiproxy
+# proxies, Redis's among them, only once every unit is healthy).
+@signals.worker_init.connect
 def _serve_ops(**_: Any) -> None:
-    """Serve /health and /_chaos on PORT once the worker consumes."""
+    """Serve /health and /_chaos on PORT as the worker starts."""
     global _server
     port = int(os.environ.get("PORT", "0"))
     if not port or _server is not None:
