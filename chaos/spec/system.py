@@ -94,7 +94,11 @@ class ServiceSpec(Model):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     env: dict[str, str] = {}
-    health: str = "/health"
+    health: str = Field(
+        default="/health", pattern=r"^(/.*|tcp)$",
+        description="a path that answers 200 once the service is ready, or `tcp` for a unit with no HTTP health "
+        "(a database, a broker): ready once its port accepts a connection",
+    )
     ports: dict[str, int] = Field(
         default={}, description="other ports the unit listens on, by name (e.g. smtp: 5122): a proxy may forward to "
         "them, and a port offset moves them with the rest",
@@ -118,6 +122,11 @@ class ServiceSpec(Model):
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def health_url(self) -> str | None:
+        """The URL that answers 200 once the service is ready; None for `health: tcp`."""
+        return None if self.health == "tcp" else self.base_url + self.health
 
     @property
     def agent_url(self) -> str | None:
