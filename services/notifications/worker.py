@@ -59,7 +59,13 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     worker_concurrency=int(ops.config["CONCURRENCY"]),
+    # A killed worker's unacknowledged tasks go back to the queue once the
+    # visibility timeout has passed, but only when some worker sweeps for
+    # them: kombu sweeps every interval x throttle seconds, 10 x 10 by
+    # default, so they came back 100 s later (worker-killed found it). Every
+    # 2 s instead.
     broker_transport_options={"visibility_timeout": float(ops.config["VISIBILITY_TIMEOUT"]),
+                              "unacked_restore_interval": 2, "unacked_restore_throttle": 1,
                               "socket_timeout": 2.0, "socket_connect_timeout": 2.0},
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
