@@ -140,6 +140,10 @@ class EdgeSpec(Model):
     proxy: str
     breaker: str | None = None
     read_timeout: Seconds
+    background: bool = Field(
+        default=False, description="calls on this edge are made off the request path (an outbox relay, a worker): "
+        "no answer waits for them, so a caller's timeout budget leaves them out",
+    )
 
     @property
     def name(self) -> str:

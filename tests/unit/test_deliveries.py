@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -97,8 +98,50 @@ def test_an_unread_sink_is_unknown_with_the_reason(promising) -> None:
 
 
 def test_blind_on_a_system_whose_routes_promise_nothing(system) -> None:
-    (v,) = evaluate_all([CHECK], history(), system, {"place-order": 1})
+    s = copy.deepcopy(system)
+    for name, route in list(s.spec.routes.items()):
+        s.spec.routes[name] = route.model_copy(update={"promises": None})
+    (v,) = evaluate_all([CHECK], history(), s, {"place-order": 1})
     assert v.status == "unknown" and "promises a message" in v.evidence
+    (v,) = evaluate_all([CHECK], history(), system, {"user": 1})
+    assert v.status == "unknown" and "sends none of the routes that promise a message (place-order, register)" in v.evidence
+
+
+def test_a_promise_must_be_keyed_by_the_write_key_and_name_a_known_sink(tmp_path) -> None:
+    import shutil
+
+    from chaos.errors import ConfigError
+    from chaos.spec import load_system
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("toxiproxy", "compose.yaml"):
+        (shutil.copytree if (root / name).is_dir() else shutil.copy)(root / name, tmp_path / name)
+    text = (root / "system.yaml").read_text()
+    bad_key = text.replace("promises: {message: welcome, key: email, sink: mailer}", "promises: {message: welcome, key: name, sink: mailer}")
+    (tmp_path / "system.yaml").write_text(bad_key)
+    with pytest.raises(ConfigError, match=r"system.yaml:\d+: routes.register.promises.key: 'name' must also be the route's write key"):
+        load_system(tmp_path / "system.yaml")
+    bad_sink = text.replace("promises: {message: welcome, key: email, sink: mailer}", "promises: {message: welcome, key: email, sink: postbox}")
+    (tmp_path / "system.yaml").write_text(bad_sink)
+    with pytest.raises(ConfigError, match=r"routes.register.promises.sink: unknown service 'postbox'"):
+        load_system(tmp_path / "system.yaml")
+
+
+def test_a_units_other_ports_move_with_a_port_offset_and_its_proxy_follows(system) -> None:
+    from chaos.spec.ports import shifted
+
+    moved = shifted(system, 1000)
+    assert moved.services["mailer"].ports == {"smtp": 6122}
+    assert moved.services["mailer"].env["SHOP_SMTP_PORT"] == "6122"
+    assert moved.proxies["notifications_mailer"].upstream == "127.0.0.1:6122"
+    assert moved.services["notifications"].env["SHOP_SMTP_PORT"] == "7122"  # the proxy's own listen port
+
+
+def test_history_round_trips_a_sink_read(tmp_path) -> None:
+    h = history()
+    h.write_jsonl(tmp_path / "h.jsonl")
+    (read,) = History.read_jsonl(tmp_path / "h.jsonl").of(SinkRead)
+    assert read == h.of(SinkRead)[0]
 
 
 class _Sink(BaseHTTPRequestHandler):
