@@ -35,6 +35,7 @@ import smtplib
 import sqlite3
 import threading
 import time
+import zlib
 from email.message import EmailMessage
 from collections.abc import Callable
 from typing import Any
@@ -77,8 +78,9 @@ class Delivery:
         self.database = database
         self.breaker = breaker
         self.host, self.port, self.timeout, self.sender = host, port, timeout, sender
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        # Striped, not one lock per id: a long-running worker would keep one
+        # for every id it ever saw. Two ids sharing a stripe only wait.
+        self._locks = [threading.Lock() for _ in range(64)]
         db = connect(database)
         try:
             db.executescript(SCHEMA)
@@ -141,8 +143,7 @@ class Delivery:
             accepted()
 
     def _lock_for(self, outbox_id: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(outbox_id, threading.Lock())
+        return self._locks[zlib.crc32(outbox_id.encode()) % len(self._locks)]
 
 
 def sent_count(database: str) -> int:
