@@ -5,7 +5,8 @@ acknowledgement, if that came later).
 The promise comes from the system file (a route's `promises: {message, key,
 sink}`), what arrived from the sink's listing read after the run
 (chaos.engine.deliveries, recorded as `SinkRead`). Missing, doubled (two
-messages for one promise) and late are failures; a sink that could not be
+messages for one promise; with `duplicates: same-id`, only two that carry
+different outbox ids) and late are failures; a sink that could not be
 read is unknown, with the reason. Messages for keys that were never
 acknowledged (a request that timed out after its write committed) are
 counted in the evidence but are not failures: nobody was promised them.
@@ -30,6 +31,12 @@ class Deliveries(Check):
     kind: Literal["deliveries"]
     within: Seconds = 30.0
     routes: list[str] | None = None  # default: every route that promises a message
+    # "fail": any second copy fails. "same-id": a second copy that carries the
+    # same outbox id as the first passes, counted in the evidence: what a
+    # worker killed between the SMTP server's 250 and its own record sends
+    # again, and what a receiver deduplicating by Message-ID shows once. Two
+    # copies with different ids (the promise stored twice) still fail.
+    duplicates: Literal["fail", "same-id"] = "fail"
 
     def title(self) -> str:
         return f"promised messages delivered once within {self.within:g} s"
@@ -74,6 +81,10 @@ class Deliveries(Check):
                 ids[(message, key)].append(outbox_id)
         missing = [p for p in wanted if not arrived.get((p.message, p.key))]
         doubled = [p for p in wanted if len(arrived.get((p.message, p.key), [])) > 1]
+        redelivered = []
+        if self.duplicates == "same-id":
+            redelivered = [p for p in doubled if len(set(ids[(p.message, p.key)])) == 1 and ids[(p.message, p.key)][0]]
+            doubled = [p for p in doubled if p not in redelivered]
         late = [p for p in wanted if arrived.get((p.message, p.key)) and min(arrived[(p.message, p.key)]) > p.due_from + self.within]
         # A sink keeps what earlier runs sent it: count only what came during this one.
         since = load_start(history)
@@ -84,15 +95,19 @@ class Deliveries(Check):
         faults_end = max((w.end for w in faults), default=None)
         on_time = [min(arrived[(p.message, p.key)]) - p.due_from for p in wanted if arrived.get((p.message, p.key))]
         kinds = Counter(p.message for p in wanted)
+        once = len(wanted) - len(missing) - len(doubled) - len(redelivered)
         evidence = (f"{len(wanted)} messages promised ({', '.join(f'{m} {n}' for m, n in sorted(kinds.items()))}): "
-                    f"{len(wanted) - len(missing) - len(doubled)} delivered once, {len(missing)} missing, {len(doubled)} doubled")
+                    f"{once} delivered once, {len(missing)} missing, {len(doubled)} doubled")
+        if redelivered:
+            evidence += (f", {len(redelivered)} sent again under the same outbox id (allowed: duplicates same-id; "
+                         f"{', '.join(sorted(ids[(p.message, p.key)][0] for p in redelivered)[:3])})")
         if on_time:
             evidence += f"; the last arrived {max(on_time):.1f} s after it was due"
             evidence += " (the faults' end or its acknowledgement)" if faults_end is not None else " (its acknowledgement)"
         if unpromised:
             evidence += f"; {unpromised} more for requests never acknowledged (not promised, not judged)"
         figures = {"promised": len(wanted), "missing": len(missing), "doubled": len(doubled), "late": len(late),
-                   "delivered_once": len(wanted) - len(missing) - len(doubled),
+                   "delivered_once": once, "redelivered_same_id": len(redelivered),
                    "last_after_due": round(max(on_time), 3) if on_time else None}
         if missing:
             return self.verdict("fail", f"{evidence}; never arrived within {self.within:g} s: "

@@ -196,3 +196,15 @@ def test_collect_stops_waiting_once_every_promise_arrived(promising, sink_server
     assert time.monotonic() - began < 5
     (read,) = h.of(SinkRead)
     assert read.ok and read.messages == (("order-confirmation", "ref-1", "orders-1", now),)
+
+
+def test_same_id_duplicates_pass_only_when_allowed_and_only_under_one_outbox_id(promising) -> None:
+    h = history(messages={**{i: [T0 + 9] for i in range(10)}, 3: [T0 + 9, T0 + 12]})
+    lenient = Deliveries(kind="deliveries", within=20, duplicates="same-id")
+    (v,) = evaluate_all([lenient], h, promising, {"place-order": 1})
+    assert v.status == "pass" and "1 sent again under the same outbox id" in v.evidence and "orders-3" in v.evidence
+    assert v.figures["redelivered_same_id"] == 1 and v.figures["doubled"] == 0
+    # The promise stored twice (two outbox rows, two ids) is doubled whatever the option.
+    h.append(SinkRead("gateway", True, "ok", (("order-confirmation", "ref-5", "orders-55", T0 + 10),), T0 + 30))
+    (v,) = evaluate_all([lenient], h, promising, {"place-order": 1})
+    assert v.status == "fail" and "1 doubled" in v.evidence and "ref-5 x2 (outbox ids orders-5, orders-55)" in v.evidence
