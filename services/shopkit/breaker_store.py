@@ -116,13 +116,17 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
     @property
     def state(self) -> str:
         def read() -> str:
-            raw = self._redis.get(self._namespace("state"))
+            # With opened_at in the same round trip: the local copy of an open
+            # breaker must know when it opened, should Redis go away next.
+            raw, opened = self._redis.mget(self._namespace("state"), self._namespace("opened_at"))
             if raw is None:  # Redis restarted empty: closed again, as pybreaker does
                 self._initialize_redis_state(self._fallback_circuit_state)
                 value = self._fallback_circuit_state
             else:
                 value = raw.decode()
             self._local.state = value
+            if opened is not None:
+                self._local.opened_at = datetime.fromtimestamp(float(opened), UTC)
             return value
 
         return self._try(read, lambda: self._local.state)

@@ -28,6 +28,10 @@ from typing import Any
 from flask import Flask
 
 BASE_DEFAULTS: dict[str, Any] = {
+    # Where breakers keep their state: "memory" (each worker process its own)
+    # or "redis" (every worker of the service shares it; shopkit/breaker_store.py).
+    "BREAKER_STORAGE": "memory",
+    "REDIS_URL": "redis://127.0.0.1:6110/0",
     # Services reach each other only through their Toxiproxy proxies.
     "USERS_URL": "http://127.0.0.1:6101",
     "ORDERS_URL": "http://127.0.0.1:6102",
@@ -36,10 +40,6 @@ BASE_DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 1.0,
     "BREAKER_FAIL_MAX": 5,
     "BREAKER_RESET_TIMEOUT": 5.0,
-    # Where breakers keep their state: "memory" (each worker process its own)
-    # or "redis" (every worker of the service shares it; shopkit/breaker_store.py).
-    "BREAKER_STORAGE": "memory",
-    "REDIS_URL": "redis://127.0.0.1:6110/0",
 }
 
 # Numbers that must be strictly positive, not merely non-negative.
