@@ -31,6 +31,10 @@ BASE_DEFAULTS: dict[str, Any] = {
     # The broker the outbox relay publishes to (users, orders); empty: no relay.
     "BROKER_URL": "",
     "BROKER_TIMEOUT": 1.0,
+    # Where breakers keep their state: "memory" (each worker process its own)
+    # or "redis" (every worker of the service shares it; shopkit/breaker_store.py).
+    "BREAKER_STORAGE": "memory",
+    "REDIS_URL": "redis://127.0.0.1:6110/0",
     # Services reach each other only through their Toxiproxy proxies.
     "USERS_URL": "http://127.0.0.1:6101",
     "ORDERS_URL": "http://127.0.0.1:6102",
