@@ -18,12 +18,12 @@ two publishes it again on restart: publishing is at least once, and the
 worker's idempotency (keyed by the outbox id) turns that into one delivery.
 
 Why a thread in the service, not a unit of its own: the outbox lives in the
-service's own SQLite file, which only that service's process should open (in
-the Docker runtime it is a volume of that container alone). With more than
-one worker process (gunicorn -w 4) each runs a relay; a row is claimed with
-a lease in a write transaction before it is published, so two relays do not
-publish the same row at the same time (and if a lease runs out mid-publish,
-the worker's idempotency still holds).
+service's own SQLite file, which only that service's processes should open
+(in the Docker runtime it is a volume of that container alone). With more
+than one worker process (gunicorn -w 4) each runs a relay (see `Relay` for
+the fork); a row is claimed with a lease in a write transaction before it
+is published, so two relays do not publish the same row at the same time
+(and if a lease runs out mid-publish, the worker's idempotency still holds).
 
 Written by hand: no kept library implements an outbox for SQLite + Celery
 (the known ones are Django or SQLAlchemy extensions).
@@ -140,23 +140,58 @@ def celery_publisher(broker_url: str, timeout: float) -> Callable[[str, dict[str
 
 
 class Relay:
-    """Drains the outbox of `database` to the broker, through `breaker`."""
+    """Drains the outbox of `database` to the broker, through `breaker`.
 
-    def __init__(self, service: str, database: str, publish: Callable[[str, dict[str, Any]], None],
+    Fork-safe, for gunicorn's preload_app (the master builds the app, starts
+    this relay, then forks the workers): a fork waits until no drain is in
+    flight (so no lock, of the breaker or of SQLite, is copied held); the
+    master then stops relaying, and each worker starts its own thread with
+    its own broker connection (`make_publisher` is called again in each
+    process that publishes). Every worker relays; leases keep them apart.
+    """
+
+    def __init__(self, service: str, database: str, make_publisher: Callable[[], Callable[[str, dict[str, Any]], None]],
                  breaker: GuardedBreaker, idle: float = 0.5) -> None:
         self.service = service
         self.database = database
-        self.publish = publish
+        self.make_publisher = make_publisher
         self.breaker = breaker
         self.idle = idle
+        self._publisher: tuple[int, Callable[[str, dict[str, Any]], None]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._busy = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._fork_hooks = False
+
+    def publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
+        """Publish one task with this process's own publisher."""
+        if self._publisher is None or self._publisher[0] != os.getpid():
+            self._publisher = (os.getpid(), self.make_publisher())
+        self._publisher[1](task_id, kwargs)
 
     def start(self) -> None:
-        """Start the relay's daemon thread (once per process)."""
+        """Start the relay's daemon thread in this process (and in every
+        process forked from it, the forking one stopping its own)."""
+        if not self._fork_hooks:
+            self._fork_hooks = True
+            os.register_at_fork(before=self._busy.acquire, after_in_parent=self._after_fork_in_parent,
+                                after_in_child=self._after_fork_in_child)
         self._thread = threading.Thread(target=self._loop, name=f"outbox-relay-{os.getpid()}", daemon=True)
         self._thread.start()
+
+    def _after_fork_in_parent(self) -> None:
+        # The process that forks workers (gunicorn's master) leaves relaying to them.
+        self._stop.set()
+        self._wake.set()
+        self._busy.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._busy = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        if self._thread is not None:  # it was relaying before the fork: carry on in this process
+            self.start()
 
     def stop(self) -> None:
         """Stop the thread after its current batch."""
@@ -173,6 +208,10 @@ class Relay:
         """Publish what is claimable now; returns how many the broker accepted.
         Stops at the first failure (the broker is down or the breaker open)
         and gives the rest back."""
+        with self._busy:
+            return self._drain()
+
+    def _drain(self) -> int:
         db = connect(self.database)
         try:
             batch = claim(db)
@@ -215,8 +254,8 @@ def init_app(app: Any) -> Relay | None:
         app.extensions["shopkit.relay"] = None
         return None
     board = app.extensions["shopkit.breakers"]
-    relay = Relay(app.config["SERVICE_NAME"], app.config["DATABASE"],
-                  celery_publisher(url, float(app.config["BROKER_TIMEOUT"])), board.add("redis"))
+    timeout = float(app.config["BROKER_TIMEOUT"])
+    relay = Relay(app.config["SERVICE_NAME"], app.config["DATABASE"], lambda: celery_publisher(url, timeout), board.add("redis"))
     app.extensions["shopkit.relay"] = relay
     relay.start()
     return relay

@@ -46,7 +46,7 @@ def test_an_order_promises_a_confirmation_once_per_client_ref(tmp_path, refused_
 
 def make_relay(app, publish, fail_max: int = 2) -> outbox.Relay:
     breaker = GuardedBreaker(name="redis", fail_max=fail_max, reset_timeout=60)
-    return outbox.Relay("users", app.config["DATABASE"], publish, breaker)
+    return outbox.Relay("users", app.config["DATABASE"], lambda: publish, breaker)
 
 
 def test_relay_publishes_with_the_outbox_id_and_marks_sent(users_app) -> None:
@@ -91,3 +91,31 @@ def test_a_claimed_row_is_not_claimed_again_until_its_lease_ends(users_app) -> N
         assert [p.id for p in outbox.claim(db, now=1000.0 + outbox.LEASE + 1)] == [1]
     finally:
         db.close()
+
+
+def test_a_forked_worker_relays_with_its_own_publisher_and_the_forking_process_stops(users_app, tmp_path) -> None:
+    import os
+    import time
+
+    made = tmp_path / "publishers"
+    made.mkdir()
+
+    def make_publisher():
+        (made / str(os.getpid())).touch()  # one file per process that built a publisher
+        return lambda task_id, kwargs: None
+
+    relay = outbox.Relay("users", users_app.config["DATABASE"], make_publisher,
+                         GuardedBreaker(name="redis", fail_max=5, reset_timeout=60), idle=0.05)
+    relay.start()
+    pid = os.fork()
+    if pid == 0:  # the worker: its relay thread publishes a new row, with a publisher of its own
+        users_app.test_client().post("/users", json={"name": "Ann", "email": "ann@example.test"})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (made / str(os.getpid())).exists():
+            time.sleep(0.05)
+        os._exit(0 if (made / str(os.getpid())).exists() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    relay._thread.join(timeout=2)
+    assert not relay._thread.is_alive()  # the forking process left relaying to its worker
+    assert rows(users_app)[0][3] is not None
