@@ -34,7 +34,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
 .DEFAULT_GOAL := help
 
-.PHONY: demo explore mutants soak test-long help setup setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
+.PHONY: demo explore mutants soak test-long help setup setup-redis setup-chromium setup-prometheus chaos nightly up down reset status list validate test unit integration bench clean \
 	images docker-engine docker-ready docker-scenarios bench-runtimes bench-load bench-overhead bench-dashboard
 
 help: ## show this help
@@ -54,8 +54,18 @@ $(TOXIPROXY): | $(VENV)/.installed
 
 setup: $(VENV)/.installed $(TOXIPROXY) ## create .venv and build Toxiproxy (done by every target that needs them)
 
+# The shop's Redis (breaker store, broker) is a unit like the services; the
+# local runtime runs Debian's redis-server, the Docker one its own image.
+setup-redis: ## install Debian's redis-server for the shop's Redis unit, if missing (done by every target that runs the shop)
+	@if command -v redis-server >/dev/null || [ "$(RUNTIME)" = docker ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing redis-server (the shop's Redis unit)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server \
+		&& (systemctl disable --now redis-server >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true); \
+	else echo "error: the shop runs redis-server and it is missing: sudo apt-get install -y redis-server"; exit 1; fi
+
 # GNU make exits 2 whenever a command fails; say first which verdict it was.
-chaos: setup $(RUNTIME_DEPS) ## run a scenario: make chaos SCENARIO=order-down [BREAKERS=off] [RUNTIME=docker]
+chaos: setup setup-redis $(RUNTIME_DEPS) ## run a scenario: make chaos SCENARIO=order-down [BREAKERS=off] [RUNTIME=docker]
 	@rc=0; $(PY) -m chaos --runtime $(RUNTIME) run $(SCENARIO) --breakers $(BREAKERS) || rc=$$?; \
 	case $$rc in 0) ;; 1) echo "chaos: exit 1: a check failed or could not tell";; \
 	  2) echo "chaos: exit 2: bad input or a set-up failure; nothing was left running";; \
@@ -64,22 +74,22 @@ chaos: setup $(RUNTIME_DEPS) ## run a scenario: make chaos SCENARIO=order-down [
 # The dashboard's port (0: a free one); the URL is printed, no browser is opened.
 DEMO_PORT ?= 8090
 DEMO_RATE ?= 30
-demo: setup $(RUNTIME_DEPS) ## live dashboard on 127.0.0.1:8090 under steady load, fault buttons included; Ctrl-C rolls back [DEMO_PORT=] [DEMO_RATE=]
+demo: setup setup-redis $(RUNTIME_DEPS) ## live dashboard on 127.0.0.1:8090 under steady load, fault buttons included; Ctrl-C rolls back [DEMO_PORT=] [DEMO_RATE=]
 	$(PY) -m chaos --runtime $(RUNTIME) demo --port $(DEMO_PORT) --rate $(DEMO_RATE) --breakers $(BREAKERS)
 
-nightly: setup $(RUNTIME_DEPS) ## every scenario REPEAT times: combined JUnit XML, index, changes in reports/nightly/
+nightly: setup setup-redis $(RUNTIME_DEPS) ## every scenario REPEAT times: combined JUnit XML, index, changes in reports/nightly/
 	$(PY) -m chaos --runtime $(RUNTIME) nightly --repeat $(REPEAT) --breakers $(BREAKERS)
 
-explore: setup ## Hypothesis fault schedules on the live stack: make explore [BUDGET=10m] [EXAMPLES=N] [SEED=N] [BREAKERS=off]
+explore: setup setup-redis ## Hypothesis fault schedules on the live stack: make explore [BUDGET=10m] [EXAMPLES=N] [SEED=N] [BREAKERS=off]
 	$(PY) -m chaos explore --budget $(BUDGET) --breakers $(BREAKERS) $(if $(EXAMPLES),--examples $(EXAMPLES)) $(if $(SEED),--seed $(SEED))
 
-up: setup $(RUNTIME_DEPS) ## start Toxiproxy and every service, and leave them running [RUNTIME=docker]
+up: setup setup-redis $(RUNTIME_DEPS) ## start Toxiproxy and every service, and leave them running [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) up --breakers $(BREAKERS)
 
 down: ## stop everything the toolkit started [RUNTIME=docker: remove its containers, network, volumes]
 	@if [ -x $(PY) ]; then $(PY) -m chaos --runtime $(RUNTIME) down; else echo "nothing set up"; fi
 
-reset: setup ## after an interrupted or killed run: no toxics, every service up, every breaker closed
+reset: setup setup-redis ## after an interrupted or killed run: no toxics, every service up, every breaker closed
 	BREAKERS=$(BREAKERS) $(PY) -m chaos --runtime $(RUNTIME) reset
 
 status: setup ## show what runs
@@ -109,40 +119,40 @@ setup-prometheus: ## install Debian's prometheus for the agent's metrics scrape 
 	else echo "no prometheus: the agent's metrics scrape test will skip (fail with CI=true)."; \
 		echo "  install it: sudo apt-get install -y prometheus, or set PROMETHEUS=/path/to/prometheus"; fi
 
-test: setup setup-chromium setup-prometheus docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
+test: setup setup-redis setup-chromium setup-prometheus docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
 	$(PY) -m pytest -m "not long" $(PYTEST_ARGS)
 
-test-long: setup setup-chromium setup-prometheus docker-ready ## make test plus the long form: every repeat it leaves out
+test-long: setup setup-redis setup-chromium setup-prometheus docker-ready ## make test plus the long form: every repeat it leaves out
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: setup ## the fast tests only
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
-bench: setup ## every figure: breaker visibility and fail-fast; load generator and report; run overhead (~10 min)
+bench: setup setup-redis ## every figure: breaker visibility and fail-fast; load generator and report; run overhead (~10 min)
 	$(PY) -m bench
 	$(PY) -m bench.load
 	$(PY) -m bench.overhead
 
-soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): passed/failed/unknown per scenario [BREAKERS=off]
+soak: setup setup-redis ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): passed/failed/unknown per scenario [BREAKERS=off]
 	$(PY) -m bench.soak --repeat $(SOAK_REPEAT) --hogs $(HOGS) --breakers $(BREAKERS)
 
 # Each mutant runs in a scratch copy on ports of its own (PORT_OFFSET=0 means auto there).
 # REPEAT defaults to 3 here: a catch must hold run after run, not once.
 MUTANTS_REPEAT := $(if $(filter command line environment,$(origin REPEAT)),$(REPEAT),3)
-mutants: setup ## every catalogued bug (services/mutants/) in a scratch copy: which scenario and check catch it, REPEAT=3 runs [ONLY=name]
+mutants: setup setup-redis ## every catalogued bug (services/mutants/) in a scratch copy: which scenario and check catch it, REPEAT=3 runs [ONLY=name]
 	$(PY) -m chaos mutants --repeat $(MUTANTS_REPEAT) $(if $(ONLY),--only $(ONLY))
 
 # Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
 bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before
 	$(PY) -m bench.load
 
-bench-dashboard: setup setup-chromium ## the demo page's CPU (server and Chromium, 30 s) and the delay from a button to the edge's colour
+bench-dashboard: setup setup-redis setup-chromium ## the demo page's CPU (server and Chromium, 30 s) and the delay from a button to the edge's colour
 	$(PY) -m bench.dashboard
 
-bench-overhead: setup ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
+bench-overhead: setup setup-redis ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
 	$(PY) -m bench.overhead
 
-bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
+bench-runtimes: setup setup-redis images ## stack start time and memory per service, local vs Docker; image sizes
 	$(PY) -m bench.runtimes
 
 images: setup ## build the Docker images (no registry needed: see docker/images.sh)

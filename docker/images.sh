@@ -6,6 +6,7 @@
 # - the wheelhouse services/wheels/, filled on the host from PyPI, so image
 #   builds need no network (pip install --no-index --find-links);
 # - flask-chaos/{gateway,users,orders,inventory}:latest from services/*/Dockerfile;
+# - flask-chaos/redis:latest: Debian's redis-server on the same base (docker/redis/);
 # - flask-chaos/toxiproxy:2.12.0: upstream's image retagged when it can be
 #   pulled, otherwise built from the go-installed toxiproxy-server.
 # Builds with whichever builder `docker build` has (classic or BuildKit).
@@ -16,7 +17,7 @@ TOOLS=.tools/bin
 TOXIPROXY_VERSION=2.12.0
 TOXIPROXY_UPSTREAM=ghcr.io/shopify/toxiproxy:$TOXIPROXY_VERSION
 TOXIPROXY_IMAGE=flask-chaos/toxiproxy:$TOXIPROXY_VERSION
-SERVICES=(gateway users orders inventory)
+SERVICES=(gateway users orders inventory mailer notifications)
 
 step() { printf '== %s\n' "$*"; }
 
@@ -46,6 +47,11 @@ for s in "${SERVICES[@]}"; do
   docker build --quiet --build-arg BASE_IMAGE="$base" --build-arg WHEELHOUSE=1 \
     -f "services/$s/Dockerfile" -t "flask-chaos/$s:latest" services
 done
+
+step "flask-chaos/redis"
+# Debian's redis-server on the same base (docker/redis/Dockerfile); its only
+# network is the Debian mirror, which the debootstrapped base came from too.
+docker build --quiet --build-arg BASE_IMAGE="$base" -t flask-chaos/redis:latest docker/redis
 
 step "$TOXIPROXY_IMAGE"
 if [ "${CHAOS_NO_PULL:-0}" != 1 ] && timeout 60 docker pull --quiet "$TOXIPROXY_UPSTREAM" >/dev/null 2>&1; then

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,15 +32,39 @@ def _version() -> str:
 class Poller:
     """One daemon thread that calls `poll()` on every Pollable adapter each
     `interval` seconds; started with the first one, stopped by `stop()`.
-    Restarted if found dead in another process (a forked worker)."""
+    Restarted if found dead in another process (a forked worker).
+
+    Safe to fork (gunicorn's preload_app builds the app in the master, whose
+    poller then runs, and forks the workers): a fork waits for the polling
+    round in flight, so no lock a poll takes (a breaker's, a Redis pool's)
+    is copied into the child held by a thread the child does not have."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._lock = threading.Lock()
+        self._round = threading.Lock()  # held for each polling round
         self._items: list[Pollable] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        ref = weakref.ref(self)
+
+        def before() -> None:
+            me = ref()
+            if me is not None:
+                me._round.acquire()
+
+        def after_in_parent() -> None:
+            me = ref()
+            if me is not None:
+                me._round.release()
+
+        def after_in_child() -> None:
+            me = ref()
+            if me is not None:
+                me._round, me._lock = threading.Lock(), threading.Lock()
+
+        os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=after_in_child)
 
     def add(self, item: Pollable) -> None:
         with self._lock:
@@ -68,11 +93,12 @@ class Poller:
         while not self._stop.wait(self.interval):
             with self._lock:
                 items = list(self._items)
-            for item in items:
-                try:
-                    item.poll()
-                except Exception:  # a broken adapter must not stop the others
-                    log.exception("chaos agent: polling a breaker failed")
+            with self._round:
+                for item in items:
+                    try:
+                        item.poll()
+                    except Exception:  # a broken adapter must not stop the others
+                        log.exception("chaos agent: polling a breaker failed")
 
 
 @dataclass

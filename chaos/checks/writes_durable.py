@@ -37,22 +37,24 @@ class WritesDurable(Check):
         first, last = (faults[0].start, faults[-1].end) if faults else (float("inf"), float("inf"))
         before = sum(r.t_end < first for r in acked)
         during = sum(first <= r.t_end < last for r in acked)
-        read = {b.write_id: b for b in history.of(ReadBack)}
+        # Ids are per route: two write routes may both hand out id 7.
+        read = {(b.route, b.write_id): b for b in history.of(ReadBack)}
         # Lost for sure: the service said it is not there (404) or gave it back
         # different. A read-back that got no answer (a timeout, a 5xx from a
         # system still busy) proves nothing either way.
-        missing = sorted({r.write_id for r in acked if r.write_id in read and _lost(read[r.write_id])})
-        unread = sorted({r.write_id for r in acked if r.write_id not in read or not (read[r.write_id].ok or _lost(read[r.write_id]))})
+        missing = sorted({(r.route, r.write_id) for r in acked if (r.route, r.write_id) in read and _lost(read[(r.route, r.write_id)])})
+        unread = sorted({(r.route, r.write_id) for r in acked
+                         if (r.route, r.write_id) not in read or not (read[(r.route, r.write_id)].ok or _lost(read[(r.route, r.write_id)]))})
         ids_by_key: dict[str, set[str]] = {}
         for r in acked:
             if r.write_key is not None:
                 ids_by_key.setdefault(r.write_key, set()).add(r.write_id or "")
         doubled = [k for k, ids in ids_by_key.items() if len(ids) > 1]
-        shared = [i for i, n in Counter(r.write_id for r in acked if r.write_key is None).items() if n > 1]
+        shared = [i for (_, i), n in Counter((r.route, r.write_id) for r in acked if r.write_key is None).items() if n > 1]
         retried = sum(1 for r in history.of(Request) if r.attempt > 1 and r.write_key is not None)
         evidence = f"{len(acked)} writes acknowledged ({before} before, {during} during, {len(acked) - before - during} after the fault)"
         if missing:
-            details = "; ".join(read[i].detail if i in read else f"{i}: never read back" for i in missing[:5])
+            details = "; ".join(read[i].detail if i in read else f"{i[1]}: never read back" for i in missing[:5])
             return self.verdict(
                 "fail", f"{evidence}; {len(missing)} not read back intact: {details}", acked=len(acked), missing=len(missing)
             )
@@ -62,10 +64,10 @@ class WritesDurable(Check):
         if shared:
             return self.verdict("fail", f"{evidence}; one id acknowledged for different writes: {', '.join(shared[:5])}", doubled=len(shared))
         if unread:
-            details = "; ".join(read[i].detail if i in read else f"{i}: never read back" for i in unread[:5])
+            details = "; ".join(read[i].detail if i in read else f"{i[1]}: never read back" for i in unread[:5])
             return self.verdict("unknown", f"{evidence}; {len(unread)} could not be read back, so whether they survived is unknown: "
                                            f"{details}", acked=len(acked), unread=len(unread))
-        unique = len({r.write_id for r in acked})
+        unique = len({(r.route, r.write_id) for r in acked})
         retries = f"; {retried} failed writes retried with their key, none stored twice" if retried else ""
         return self.verdict("pass", f"{evidence}; all {unique} read back intact{retries}", acked=len(acked), missing=0, retried=retried)
 

@@ -294,8 +294,9 @@ def render(system: System, route: RouteSpec, rng: random.Random) -> tuple[str, A
 def read_back(system: System, history: History, attempts: int = 3) -> int:
     """Read every acknowledged write back through the entrypoint and record
     whether it came back as written. Returns how many were read."""
-    # One read per write: a retried write acknowledged twice has one id.
-    acked = list({r.write_id: r for r in history.of(Request) if r.write_id is not None}.values())
+    # One read per write: a retried write acknowledged twice has one id. Ids
+    # are per route: two write routes (users, orders) may both hand out id 7.
+    acked = list({(r.route, r.write_id): r for r in history.of(Request) if r.write_id is not None}.values())
     session = Session()
     base = system.entrypoint.base_url
 

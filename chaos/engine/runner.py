@@ -130,15 +130,17 @@ class Runner:
             load = None
             self.history.append(Mark("load-stop", time.time()))
             self._revert_all()
-            # The read-back is the last of the scenario's own time; the rollback
-            # and the breakers' final counters (the evidence `chaos advise`
-            # reads) need not wait for it, nor it for them.
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="after-load") as pool:
+            # The read-back is the last of the scenario's own time; the rollback,
+            # the breakers' final counters (the evidence `chaos advise` reads)
+            # and the wait for promised messages need not wait for it, nor it for them.
+            with ThreadPoolExecutor(max_workers=3, thread_name_prefix="after-load") as pool:
                 stats = pool.submit(watcher.final_stats)
                 rolled = pool.submit(self._rollback)
+                delivered = pool.submit(self._collect_deliveries)
                 n = read_back(self.system, self.history)
                 stats.result()
                 rolled.result()
+                delivered.result()
             rolled_back = True
             self.console.line("check", f"read back {n} acknowledged writes")
             finished = True
@@ -190,6 +192,15 @@ class Runner:
         return result
 
     # -- steps ----------------------------------------------------------------
+
+    def _collect_deliveries(self) -> None:
+        """For a scenario that checks deliveries: read its sinks once every
+        promised message arrived or the check's bound passed."""
+        bounds = [c.within for c in self.scenario.checks if c.kind == "deliveries"]  # type: ignore[attr-defined]
+        if bounds:
+            from chaos.engine.deliveries import collect
+
+            collect(self.system, self.history, max(bounds), lambda s: self.console.line("check", s))
 
     def _set_up(self) -> None:
         self.console.line("setup", "starting Toxiproxy and services (if not running)")

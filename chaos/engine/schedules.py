@@ -128,7 +128,11 @@ def catalogue(system: System, runtime: str = "local") -> Catalogue:
             continue
         fields_, _ = PARAMS[kind]
         pool = [(EDGE, e) for e in edges if EDGE in fields_]
-        pool += [(SERVICE, s) for s in (with_agent if kind.startswith("http_") else services) if SERVICE in fields_]
+        # A service's partition cuts the edges into it: one that nothing calls
+        # through an edge (e.g. a store reached through proxies alone) has none.
+        called = tuple(n for n in services if any(e.target == n for e in system.edges.values()))
+        eligible = with_agent if kind.startswith("http_") else called if kind == "partition" else services
+        pool += [(SERVICE, s) for s in eligible if SERVICE in fields_]
         if not pool:
             left_out[kind] = "nothing in the system file to put it on"
             continue

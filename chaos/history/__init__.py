@@ -153,6 +153,21 @@ class ReadBack:
 
 
 @dataclass(frozen=True, slots=True)
+class SinkRead:
+    """After recovery, what a sink (a unit listing the messages it received,
+    e.g. an SMTP sink) listed: each message as (message, key, outbox id,
+    received_at); `ok` False, with the reason in `detail`, when it could not
+    be read."""
+
+    sink: str
+    ok: bool
+    detail: str
+    messages: tuple[tuple[str, str, str, float], ...]
+    at: float
+    kind: str = "sink-read"
+
+
+@dataclass(frozen=True, slots=True)
 class Mark:
     """A milestone of the run: run-start, load-start, load-stop, run-end."""
 
@@ -188,12 +203,13 @@ class LoadDelivery:
     kind: str = "load-delivery"
 
 
-Event = Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | ReadBack | Mark | LoadDelivery
-E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, ReadBack, Mark, LoadDelivery)
+Event = Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | ReadBack | SinkRead | Mark | LoadDelivery
+E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, ReadBack, SinkRead, Mark,
+            LoadDelivery)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
 _TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
                            for t in (Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, ReadBack,
-                                      Mark, LoadDelivery)}
+                                      SinkRead, Mark, LoadDelivery)}
 
 
 @functools.cache
@@ -259,5 +275,7 @@ class History:
             elif kind is WorkerViews:
                 raw["views"] = tuple(tuple(v) for v in raw["views"])
                 raw["live"] = tuple(raw["live"]) if raw["live"] is not None else None
+            elif kind is SinkRead:
+                raw["messages"] = tuple(tuple(m) for m in raw["messages"])
             events.append(kind(**raw))
         return cls(events)

@@ -6,7 +6,12 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from chaos.history import BreakerInfo, FaultEvent, History, LoadDelivery, Request, Transition
+
+if TYPE_CHECKING:
+    from chaos.spec.system import System
 
 DELIVERED_SHARE = 0.95  # of the asked rate, below which load was not delivered
 
@@ -189,3 +194,34 @@ def duration(seconds: float) -> str:
     if math.isnan(seconds):
         return "n/a"
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A message the system promised: an acknowledged request on a route that
+    `promises:` one, keyed by the request body's key field. `due_from` is
+    when the promise could first be kept in full: its acknowledgement, or
+    the end of the last fault if that came later."""
+
+    route: str
+    message: str
+    key: str
+    sink: str
+    acked_at: float
+    due_from: float
+
+
+def promises(history: History, system: "System") -> list[Promise]:
+    """One Promise per (message, key) acknowledged (2xx) on a promising route;
+    a retried write acknowledged twice under one key is one promise."""
+    faults = fault_windows(history)
+    faults_end = max((w.end for w in faults), default=0.0)
+    out: dict[tuple[str, str], Promise] = {}
+    for r in history.of(Request):
+        spec = system.routes.get(r.route)
+        if spec is None or spec.promises is None or r.write_key is None or r.status is None or not 200 <= r.status < 300:
+            continue
+        p = spec.promises
+        if (p.message, r.write_key) not in out:
+            out[(p.message, r.write_key)] = Promise(r.route, p.message, r.write_key, p.sink, r.t_end, max(r.t_end, faults_end))
+    return list(out.values())

@@ -25,6 +25,7 @@ from chaos.clients.http import Session
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.compose import run_compose
+from chaos.runtime.readiness import service_ready
 from chaos.spec.system import System
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
@@ -324,8 +325,7 @@ class DockerRuntime:
             if name == TOXIPROXY:
                 Toxiproxy(self.system.spec.toxiproxy.url, timeout=(0.2, 1.0)).version()
                 return True
-            spec = self.system.services[name]
-            return self._http.get(spec.base_url + spec.health, timeout=(0.2, 1.0)).status_code == 200
+            return service_ready(self.system.services[name], self._http)
         except (ToxiproxyError, requests.RequestException):
             return False
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 
 from chaos.clients.agent import agent_env, agent_token
 from chaos.clients.http import Session
@@ -32,6 +31,7 @@ from chaos.errors import SetupError
 from chaos.tools import TOXIPROXY_HINT, find_tool
 from chaos.engine.interrupts import deferred
 from chaos.runtime import TOXIPROXY, Status
+from chaos.runtime.readiness import service_ready
 from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
 from chaos.spec.system import System
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
@@ -229,7 +229,6 @@ class LocalRuntime:
             # The system file's own env wins: it may switch its agent off.
             env = {**self.extra_env, **agent_env(name, spec, self.agent_token),
                    **{k: v.format(**subst) for k, v in spec.env.items()}, "PORT": str(spec.port)}
-            health = spec.base_url + spec.health
             units.append(
                 Unit(
                     name,
@@ -238,7 +237,7 @@ class LocalRuntime:
                     env,
                     spec.host,
                     spec.port,
-                    lambda url=health: self._healthy(url),
+                    lambda spec=spec: service_ready(spec, self._http),
                     spec.start_timeout,
                 )
             )
@@ -282,12 +281,6 @@ class LocalRuntime:
             time.sleep(0.05)
         self.stop(unit.name)
         raise SetupError(f"{unit.name} was not ready after {unit.start_timeout:.0f} s; last lines of {record.log}:\n{_tail(record.log)}")
-
-    def _healthy(self, url: str) -> bool:
-        try:
-            return self._http.get(url, timeout=(0.2, 1.0)).status_code == 200
-        except requests.RequestException:
-            return False
 
     def _toxiproxy_ready(self) -> bool:
         try:

@@ -61,7 +61,8 @@ def longest_wait(service: str, edges: list[EdgeSpec]) -> EdgeSpec | None:
     service may wait on others before it answers; None when it calls nobody."""
     # B's own timeout caps what C does behind it, so B's worst wait is its
     # longest read timeout, not a sum down the chain.
-    calls = [e for e in edges if e.source == service]
+    # A background edge (a relay, a worker) holds up no answer of the service.
+    calls = [e for e in edges if e.source == service and not e.background]
     return max(calls, key=lambda e: e.read_timeout, default=None)
 
 

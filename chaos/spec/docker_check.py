@@ -65,8 +65,9 @@ def _check_docker_proxies(system: System, source: Source) -> None:
         raise source.error(("docker", "proxies"), f"the Docker proxy list must name the same proxies as the local one: {detail}")
     for i, edge in enumerate(system.spec.edges):
         proxy = system.docker_proxies[edge.proxy]
-        want = f"{edge.target}:{system.services[edge.target].port}"
-        if proxy.upstream != want:
+        target = system.services[edge.target]
+        want = f"{edge.target}:{target.port}"
+        if proxy.upstream not in {want, *(f"{edge.target}:{p}" for p in target.ports.values())}:
             raise source.error(
                 ("docker", "proxies"),
                 f"proxy '{proxy.name}' forwards to {proxy.upstream}, but edges[{i}] goes to {edge.target}, "

@@ -27,8 +27,9 @@ _AUTO_TRIES = 40
 
 
 def known_ports(system: System) -> set[int]:
-    """Every port the system file fixes: services, Toxiproxy's API, proxies' listen ports."""
+    """Every port the system file fixes: services (and their other `ports`), Toxiproxy's API, proxies' listen ports."""
     ports = {s.port for s in system.services.values()}
+    ports.update(p for s in system.services.values() for p in s.ports.values())
     ports.add(urlsplit(system.spec.toxiproxy.url).port or 8474)
     for proxy in system.proxies.values():
         ports.add(_port(proxy.listen))
@@ -69,6 +70,7 @@ def shifted(system: System, offset: int) -> System:
     services = {
         name: s.model_copy(update={
             "port": s.port + offset,
+            "ports": {n: p + offset for n, p in s.ports.items()},
             "env": {k: shift_text(v, ports, offset) for k, v in s.env.items()},
             "command": [shift_text(part, ports, offset) for part in s.command],
         })

@@ -157,6 +157,10 @@ class Scenario:
         for at, text in sorted(events, key=lambda e: e[0]):
             lines.append(f"  {at:6.1f} s  {text}")
         lines.append(f"  {self.duration:6.1f} s  load stops; faults still active are reverted; acknowledged writes are read back")
+        waits = [c.within for c in self.checks if c.kind == "deliveries"]  # type: ignore[attr-defined]
+        if waits:
+            lines.append(f"           then the sinks are read until every promised message arrived (at most {max(waits):g} s "
+                         "after the faults end)")
         lines.append("checks:")
         mix = self.mix(system)
         for check in self.checks:

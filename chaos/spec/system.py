@@ -94,7 +94,15 @@ class ServiceSpec(Model):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     env: dict[str, str] = {}
-    health: str = "/health"
+    health: str = Field(
+        default="/health", pattern=r"^(/.*|tcp)$",
+        description="a path that answers 200 once the service is ready, or `tcp` for a unit with no HTTP health "
+        "(a database, a broker): ready once its port accepts a connection",
+    )
+    ports: dict[str, int] = Field(
+        default={}, description="other ports the unit listens on, by name (e.g. smtp: 5122): a proxy may forward to "
+        "them, and a port offset moves them with the rest",
+    )
     agent: str | None = Field(
         default=None, pattern=r"^/[\w./-]*$",
         description="where the service serves the agent's endpoints (chaos.agent), e.g. /_chaos; unset: no agent",
@@ -116,6 +124,11 @@ class ServiceSpec(Model):
         return f"http://{self.host}:{self.port}"
 
     @property
+    def health_url(self) -> str | None:
+        """The URL that answers 200 once the service is ready; None for `health: tcp`."""
+        return None if self.health == "tcp" else self.base_url + self.health
+
+    @property
     def agent_url(self) -> str | None:
         """The agent's base URL, or None when the service declares no agent."""
         return None if self.agent is None else self.base_url + self.agent.rstrip("/")
@@ -127,6 +140,10 @@ class EdgeSpec(Model):
     proxy: str
     breaker: str | None = None
     read_timeout: Seconds
+    background: bool = Field(
+        default=False, description="calls on this edge are made off the request path (an outbox relay, a worker): "
+        "no answer waits for them, so a caller's timeout budget leaves them out",
+    )
 
     @property
     def name(self) -> str:
@@ -145,12 +162,23 @@ class WriteSpec(Model):
     key: str | None = Field(default=None, description="field of the request body the service deduplicates on (idempotency key)")
 
 
+class PromiseSpec(Model):
+    """A message an acknowledged request on the route promises (an e-mail
+    sent later, off the request path), and where it can be seen arriving."""
+
+    message: str = Field(pattern=r"^[\w.-]{1,64}$", description="what the sink lists the message as, e.g. welcome")
+    key: str = Field(description="field of the request body that keys the message: the sink lists it as the message's key; "
+                     "it must be the route's write key")
+    sink: str = Field(pattern=NAME, description="the unit that lists what arrived at GET /messages (docs/system-file.md)")
+
+
 class RouteSpec(Model):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
     path: str = Field(pattern=r"^/")
     json_body: Any = Field(default=None, alias="json")
     calls: list[str] = Field(default=[], description="every service the route needs besides the entrypoint")
     write: WriteSpec | None = None
+    promises: PromiseSpec | None = Field(default=None, description="a message each acknowledged request promises (deliveries check)")
     fallback: FallbackSpec | None = Field(default=None, description="how this route's answers mark a fallback (default: the entrypoint's)")
     expect: list[int] | None = Field(
         default=None, min_length=1,
@@ -317,15 +345,24 @@ def cross_check(system: System, source: Source) -> None:
         if proxy is None:
             raise source.error(("edges", i, "proxy"), f"no proxy '{edge.proxy}' in {spec.toxiproxy.proxies}")
         target = services[edge.target]
-        if not same_address(proxy.upstream, target.host, target.port):
+        if not any(same_address(proxy.upstream, target.host, port) for port in (target.port, *target.ports.values())):
             raise source.error(
                 ("edges", i, "proxy"),
-                f"proxy '{proxy.name}' forwards to {proxy.upstream}, but {edge.target} listens on {target.host}:{target.port}",
+                f"proxy '{proxy.name}' forwards to {proxy.upstream}, but {edge.target} listens on {target.host}:{target.port}"
+                + "".join(f" and {p} ({n})" for n, p in target.ports.items()),
             )
     for name, route in spec.routes.items():
         for j, called in enumerate(route.calls):
             if called not in services:
                 raise source.error(("routes", name, "calls", j), f"unknown service '{called}'")
+        promise = route.promises
+        if promise is not None:
+            if promise.sink not in services:
+                raise source.error(("routes", name, "promises", "sink"), f"unknown service '{promise.sink}' (known: {', '.join(services)})")
+            if route.write is None or route.write.key != promise.key:
+                raise source.error(("routes", name, "promises", "key"),
+                                   f"'{promise.key}' must also be the route's write key (write: {{key: {promise.key}, ...}}): "
+                                   "the load generator records it for each acknowledged write")
         for var in re.findall(r"{(\w+)}", route.path + json.dumps(route.json_body)):
             if var not in spec.variables and var != "uuid":
                 raise source.error(("routes", name), f"uses variable '{{{var}}}' that is not under variables:")

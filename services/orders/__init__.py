@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from shopkit import create_service_app, db, downstream
+from shopkit import create_service_app, db, downstream, outbox
 
 from orders import config, models, routes
 
@@ -18,4 +18,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app, models.SCHEMA)
     downstream.init_app(app, ["inventory"])
     app.register_blueprint(routes.bp)
+    outbox.init_app(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from shopkit import outbox
 from shopkit.db import Record, utc_now
 
 # "reserved": inventory holds the stock. "pending": inventory could not be
@@ -23,7 +24,7 @@ CREATE TABLE IF NOT EXISTS orders (
     created_at TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, id);
-"""
+""" + outbox.SCHEMA
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from shopkit import downstream
-from shopkit.db import get_db
+from flask import current_app
+
+from shopkit import downstream, outbox
+from shopkit.db import get_db, transaction
 from shopkit.downstream import Unavailable
 
 from orders import models
@@ -56,7 +58,8 @@ def place_order(*, user_id: int, sku: str, quantity: int, client_ref: str) -> Pl
     When inventory is Unavailable (down, slow, failing, or its breaker open)
     the order is stored as pending, with the reason, instead of failing.
     Raises UnknownSku, OutOfStock or InventoryRefused for inventory's 4xx
-    answers, storing nothing.
+    answers, storing nothing. A stored order has its confirmation e-mail in
+    the outbox, committed with it.
     """
     existing = models.find_by_ref(get_db(), client_ref)
     if existing is not None:
@@ -79,10 +82,14 @@ def place_order(*, user_id: int, sku: str, quantity: int, client_ref: str) -> Pl
         if not reply.ok:
             raise InventoryRefused(reply.status)
 
+    db = get_db()
     try:
-        order = models.insert(
-            get_db(), user_id=user_id, sku=sku, quantity=quantity, status=status, client_ref=client_ref
-        )
+        # The confirmation is promised in the order's own transaction: there
+        # is one exactly when the order is stored (the relay publishes it).
+        with transaction(db):
+            order = models.insert(db, user_id=user_id, sku=sku, quantity=quantity, status=status, client_ref=client_ref)
+            outbox.add(db, message="order-confirmation", recipient=f"user-{user_id}@example.test", ref=client_ref,
+                       payload={"order_id": order.id, "sku": sku, "quantity": quantity, "status": status})
     except sqlite3.IntegrityError:
         # A concurrent request with the same client_ref stored it first;
         # inventory reserved once for both, since it is idempotent on order_ref.
@@ -90,4 +97,5 @@ def place_order(*, user_id: int, sku: str, quantity: int, client_ref: str) -> Pl
         if twin is None:
             raise
         return Placement(twin, created=False)
+    outbox.notify(current_app)
     return Placement(order, created=True, fallback_reason=fallback_reason)

@@ -58,6 +58,7 @@ import pybreaker
 from pybreaker import STATE_CLOSED, STATE_HALF_OPEN, STATE_OPEN, CircuitBreakerError
 
 from chaos.agent import ChaosAgent
+from shopkit import breaker_store
 
 __all__ = [
     "STATE_CLOSED",
@@ -126,35 +127,69 @@ class GuardedBreaker(pybreaker.CircuitBreaker):
 
     def _admit(self, func: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[int, bool]:
         with self._lock:
-            if self.state.name == STATE_OPEN:
-                if not self._reset_timeout_elapsed():
+            state = self.state.name  # one read: with shared storage each read is a round trip
+            is_trial = False
+            if state in (STATE_OPEN, STATE_HALF_OPEN):
+                if state == STATE_OPEN and not self._reset_timeout_elapsed():
                     self._reject("Timeout not elapsed yet, circuit breaker still open")
-                self.half_open()
-            is_trial = self.state.name == STATE_HALF_OPEN
-            if is_trial:
                 if self._trial_in_flight:
                     self._reject("Trial call in flight, circuit breaker half-open")
-                self._trial_in_flight = True
+                if not self._claim_trial():
+                    self._reject("Trial call in flight in another worker, circuit breaker half-open")
+                # Read again once the trial is ours: the trial before it, in
+                # another worker, may have closed or reopened the breaker.
+                state = self.state.name
+                if state == STATE_OPEN:
+                    if not self._reset_timeout_elapsed():
+                        self._release_trial()
+                        self._reject("Timeout not elapsed yet, circuit breaker still open")
+                    self.half_open()
+                    state = STATE_HALF_OPEN
+                if state == STATE_HALF_OPEN:
+                    is_trial = self._trial_in_flight = True
+                else:
+                    self._release_trial()
             for listener in self.listeners:
                 listener.before_call(self, func, *args, **kwargs)
             return self._generation, is_trial
 
+    def _claim_trial(self) -> bool:
+        """Whether this process may send the half-open trial. Shared storage
+        (shopkit.breaker_store) lets one worker of all of them; memory storage
+        has one process, whose own `_trial_in_flight` suffices."""
+        claim = getattr(self._state_storage, "claim_trial", None)
+        return True if claim is None else claim(max(self.reset_timeout, 1.0))
+
+    def _release_trial(self) -> None:
+        release = getattr(self._state_storage, "release_trial", None)
+        if release is not None:
+            release()
+
     def _record(self, generation: int, is_trial: bool, exc: BaseException | None) -> None:
         with self._lock:
-            if generation != self._generation:
-                _notify_outcome(self, exc)
-                return
-            if is_trial:
-                # Cleared here as well as on the state change the outcome
-                # usually causes: with success_threshold > 1 a successful
-                # trial leaves the breaker half-open, ready for the next one.
-                self._trial_in_flight = False
-            if exc is None:
-                self.state._handle_success()
-            else:
-                # May raise: pybreaker re-raises `exc`, or raises
-                # CircuitBreakerError, on the call that trips the breaker.
-                self.state._handle_error(exc, reraise=False)
+            # Read the state first: with shared storage another worker may have
+            # moved it meanwhile, which bumps the generation and makes this
+            # outcome stale (pybreaker #24: a late failure re-opening a breaker,
+            # pushing its half-open time back, or reopening one a trial closed).
+            self.state  # noqa: B018 - the getter notices a change made elsewhere
+            try:
+                if generation != self._generation:
+                    _notify_outcome(self, exc)
+                    return
+                if is_trial:
+                    # Cleared here as well as on the state change the outcome
+                    # usually causes: with success_threshold > 1 a successful
+                    # trial leaves the breaker half-open, ready for the next one.
+                    self._trial_in_flight = False
+                if exc is None:
+                    self.state._handle_success()
+                else:
+                    # May raise: pybreaker re-raises `exc`, or raises
+                    # CircuitBreakerError, on the call that trips the breaker.
+                    self.state._handle_error(exc, reraise=False)
+            finally:
+                if is_trial:  # after the outcome is stored: the next trial sees what this one did
+                    self._release_trial()
 
     def _reset_timeout_elapsed(self) -> bool:
         opened_at = self._state_storage.opened_at
@@ -169,16 +204,22 @@ class GuardedBreaker(pybreaker.CircuitBreaker):
 class BreakerBoard:
     """The breakers of one service, each watched by the service's chaos agent."""
 
-    def __init__(self, agent: ChaosAgent, *, fail_max: int, reset_timeout: float) -> None:
+    def __init__(self, agent: ChaosAgent, *, fail_max: int, reset_timeout: float,
+                 storage: Callable[[str], pybreaker.CircuitBreakerStorage] | None = None) -> None:
         self.agent = agent
         self.fail_max = fail_max
         self.reset_timeout = reset_timeout
+        self._storage = storage or (lambda name: pybreaker.CircuitMemoryStorage(STATE_CLOSED))
         self._breakers: dict[str, GuardedBreaker] = {}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], agent: ChaosAgent) -> BreakerBoard:
-        """A board set up from BREAKER_FAIL_MAX and BREAKER_RESET_TIMEOUT."""
-        return cls(agent, fail_max=config["BREAKER_FAIL_MAX"], reset_timeout=config["BREAKER_RESET_TIMEOUT"])
+        """A board set up from BREAKER_FAIL_MAX, BREAKER_RESET_TIMEOUT and
+        BREAKER_STORAGE (memory, or redis at REDIS_URL: every worker of the
+        service shares each breaker). ValueError naming a bad key."""
+        client = breaker_store.client_for(config)
+        return cls(agent, fail_max=config["BREAKER_FAIL_MAX"], reset_timeout=config["BREAKER_RESET_TIMEOUT"],
+                   storage=lambda name: breaker_store.make_storage(config, name, client))
 
     def add(
         self, name: str, exclude: Iterable[type[BaseException] | Callable[[BaseException], bool]] = ()
@@ -200,6 +241,7 @@ class BreakerBoard:
             reset_timeout=self.reset_timeout,
             exclude=list(exclude),
             throw_new_error_on_trip=False,
+            state_storage=self._storage(name),
         )
         self._breakers[name] = self.agent.watch(breaker)
         return breaker

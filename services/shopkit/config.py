@@ -28,6 +28,13 @@ from typing import Any
 from flask import Flask
 
 BASE_DEFAULTS: dict[str, Any] = {
+    # The broker the outbox relay publishes to (users, orders); empty: no relay.
+    "BROKER_URL": "",
+    "BROKER_TIMEOUT": 1.0,
+    # Where breakers keep their state: "memory" (each worker process its own)
+    # or "redis" (every worker of the service shares it; shopkit/breaker_store.py).
+    "BREAKER_STORAGE": "memory",
+    "REDIS_URL": "redis://127.0.0.1:6110/0",
     # Services reach each other only through their Toxiproxy proxies.
     "USERS_URL": "http://127.0.0.1:6101",
     "ORDERS_URL": "http://127.0.0.1:6102",
@@ -39,7 +46,7 @@ BASE_DEFAULTS: dict[str, Any] = {
 }
 
 # Numbers that must be strictly positive, not merely non-negative.
-_POSITIVE = {"CONNECT_TIMEOUT", "READ_TIMEOUT", "BREAKER_FAIL_MAX"}
+_POSITIVE = {"CONNECT_TIMEOUT", "READ_TIMEOUT", "BREAKER_FAIL_MAX", "BROKER_TIMEOUT"}
 
 
 def load_config(app: Flask, defaults: Mapping[str, Any], test_config: Mapping[str, Any] | None) -> None:

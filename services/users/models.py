@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from shopkit import outbox
 from shopkit.db import Record, seed_if_empty, utc_now
 
 # COLLATE NOCASE: Ann@Example.test and ann@example.test are one mailbox to
@@ -17,7 +18,7 @@ CREATE TABLE IF NOT EXISTS users (
     email      TEXT    NOT NULL UNIQUE COLLATE NOCASE,
     created_at TEXT    NOT NULL
 );
-"""
+""" + outbox.SCHEMA
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from shopkit.db import get_db
+from flask import current_app
+
+from shopkit import outbox
+from shopkit.db import get_db, transaction
 
 from users import models
 from users.models import User
@@ -25,11 +28,19 @@ def get_user(user_id: int) -> User | None:
 
 
 def register_user(name: str, email: str) -> User:
-    """Create and return a user, committed before this returns.
+    """Create and return a user, committed before this returns, with its
+    welcome e-mail in the outbox in the same transaction (the relay sends it
+    to the broker later: registering never waits for the broker).
 
     Raises EmailTaken if the address (compared case-insensitively) is in use.
     """
+    db = get_db()
     try:
-        return models.insert(get_db(), name, email)
+        with transaction(db):
+            user = models.insert(db, name, email)
+            outbox.add(db, message="welcome", recipient=user.email, ref=user.email,
+                       payload={"user_id": user.id, "name": user.name})
     except sqlite3.IntegrityError:
         raise EmailTaken(email) from None
+    outbox.notify(current_app)
+    return user

@@ -19,6 +19,7 @@ import requests
 from chaos.clients.agent import Agents
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY
+from chaos.runtime.readiness import accepts
 from chaos.runtime.process import Record, group_members, is_ours, state_letter
 from chaos.spec.system import System
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
@@ -72,8 +73,12 @@ def _units(system: System, records: dict[str, Record]) -> list[str]:
         if name == TOXIPROXY:
             continue
         spec = system.services[name]
+        if spec.health_url is None:
+            if not accepts(spec.host, spec.port, timeout=2):
+                out.append(f"{name} does not accept a connection on {spec.host}:{spec.port}")
+            continue
         try:
-            status = requests.get(spec.base_url + spec.health, timeout=2).status_code
+            status = requests.get(spec.health_url, timeout=2).status_code
         except requests.RequestException as e:
             status = type(e).__name__
         if status != 200:

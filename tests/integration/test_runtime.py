@@ -14,6 +14,7 @@ import requests
 
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status, make_runtime
+from chaos.runtime.readiness import accepts
 from chaos.runtime.process import Record, start_ticks
 
 
@@ -37,8 +38,10 @@ def runtime(kind, system, tmp_path):
 
 def health(system, name: str, timeout: float = 1.0) -> int | str:
     spec = system.services[name]
+    if spec.health_url is None:  # health: tcp
+        return 200 if accepts(spec.host, spec.port, timeout=timeout) else "refused"
     try:
-        return requests.get(spec.base_url + spec.health, timeout=timeout).status_code
+        return requests.get(spec.health_url, timeout=timeout).status_code
     except requests.Timeout:
         return "timeout"
     except requests.ConnectionError:

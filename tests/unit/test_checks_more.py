@@ -153,3 +153,21 @@ def test_containment_counts_a_routes_meant_4xx_as_success(system):
     missing = Request("missing-user", "GET", "/api/users/0", t0, t0, t0, 404)
     assert system.answered_as_meant(missing) and not missing.ok
     assert not system.answered_as_meant(Request("missing-user", "GET", "/api/users/0", t0, t0, t0, 503))
+
+
+def test_writes_durable_tells_two_routes_ids_apart(system):
+    """users and orders both hand out id 7: each is its own write, read back on its own route."""
+    from chaos.checks.writes_durable import WritesDurable
+    from chaos.history import History, ReadBack, Request
+
+    t = 1_000_000.0
+    h = History()
+    for route in ("place-order", "user"):
+        h.append(Request(route, "POST", "/x", t, t, t + 0.01, 201, write_id="7", write_key=f"{route}-key"))
+    h.append(ReadBack("place-order", "7", 200, True, "7: ok", t + 40))
+    check = WritesDurable(kind="writes_durable")
+    v = check.evaluate(h, system)
+    assert v.status == "unknown" and "1 could not be read back" in v.evidence  # the user's 7 was never read
+    h.append(ReadBack("user", "7", 404, False, "7: GET -> 404", t + 40))
+    v = check.evaluate(h, system)
+    assert v.status == "fail" and "1 not read back intact" in v.evidence

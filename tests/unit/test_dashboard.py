@@ -30,14 +30,17 @@ def req(route: str, latency: float, status: int | None = 200, fallback: str | No
 
 def test_every_service_gets_kill_pause_and_500s_and_every_edge_latency_down_reset(system):
     controls = catalogue(system)
+    agents = [name for name, spec in system.services.items() if spec.agent is not None]
+    assert "redis" in system.services and "redis" not in agents  # a unit with no agent: no 500s to ask it for
     for service in system.services:
-        assert {f"kill:{service}", f"pause:{service}", f"http_error:{service}"} <= set(controls)
+        assert {f"kill:{service}", f"pause:{service}"} <= set(controls)
+        assert (f"http_error:{service}" in controls) == (service in agents)
     for edge in system.edges:
         assert {f"latency:{edge}", f"down:{edge}", f"reset_peer:{edge}"} <= set(controls)
     kill = controls["kill:orders"]
     assert kill.label == "kill orders" and kill.fault.kind == "kill" and kill.fault.service == "orders"
     assert controls["latency:gateway->orders"].fault.latency == 3000  # three times the read timeout: the cascade
-    assert len(controls) == 3 * len(system.services) + 3 * len(system.edges)
+    assert len(controls) == 2 * len(system.services) + len(agents) + 3 * len(system.edges)
 
 
 def test_without_an_agent_a_service_gets_no_http_faults(system):

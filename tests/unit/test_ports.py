@@ -31,17 +31,24 @@ def test_a_port_moves_where_it_stands_alone_or_after_a_colon(text, moved):
 
 def test_the_sample_shop_moves_as_a_whole(system):
     moved = shifted(system, 300)
-    assert {n: s.port for n, s in moved.services.items()} == {"inventory": 5403, "users": 5401, "orders": 5402, "gateway": 5400}
+    ports = {n: s.port for n, s in moved.services.items()}
+    assert ports.items() >= {"inventory": 5403, "users": 5401, "orders": 5402, "gateway": 5400, "redis": 5410}.items()
+    assert ports == {n: s.port + 300 for n, s in system.services.items()}
+    # A port written alone in a command moves too: Redis is told its port on its command line.
+    assert moved.services["redis"].command[:5] == ["redis-server", "--bind", "127.0.0.1", "--port", "5410"]
     assert moved.spec.toxiproxy.url == "http://127.0.0.1:8774"
     assert moved.spec.toxiproxy.command == ["toxiproxy-server", "-host", "127.0.0.1", "-port", "8774"]  # no -config: old ports
     assert moved.services["gateway"].env["SHOP_ORDERS_URL"] == "http://127.0.0.1:6402"
     assert moved.services["orders"].env["SHOP_INVENTORY_URL"] == "http://127.0.0.1:6403"
     assert moved.services["orders"].env["SHOP_READ_TIMEOUT"] == "0.5"
-    assert {p.name: (p.listen, p.upstream) for p in moved.proxies.values()} == {
+    assert {p.name: (p.listen, p.upstream) for p in moved.proxies.values()}.items() >= {
         "gateway_users": ("127.0.0.1:6401", "127.0.0.1:5401"),
         "gateway_orders": ("127.0.0.1:6402", "127.0.0.1:5402"),
         "orders_inventory": ("127.0.0.1:6403", "127.0.0.1:5403"),
-    }
+        "gateway_redis": ("127.0.0.1:6410", "127.0.0.1:5410"),
+        "orders_redis": ("127.0.0.1:6411", "127.0.0.1:5410"),
+    }.items()
+    assert len(moved.proxies) == len(system.proxies)
     assert known_ports(moved) == {p + 300 for p in known_ports(system)}
     assert moved.port_offset == 300 and shifted(system, 0) is system
 

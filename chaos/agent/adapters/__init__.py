@@ -16,8 +16,10 @@ The adapter promises:
 
 - `name`, `library` (e.g. "pybreaker") and `observed_by`: how it sees the
   breaker's transitions: "listener" (the library's own listener API),
-  "wrap" (by wrapping the breaker's calls) or "wrap+poll" (wrapping, plus
-  polling for changes that only time makes, such as open -> half-open);
+  "wrap" (by wrapping the breaker's calls), "wrap+poll" (wrapping, plus
+  polling for changes that only time makes, such as open -> half-open) or
+  "listener+poll" (the listener API, plus polling for changes another
+  process made to a shared storage);
 - `snapshot()`: the breaker's `state` (closed, open, half-open, disabled),
   `fail_max`, `reset_timeout`, `fail_counter`, `opened_at`, `retry_at`
   (epoch seconds or None) plus name, library and observed_by;
@@ -95,7 +97,8 @@ def adapt(breaker: Any, name: str | None = None) -> BreakerAdapter:
             continue
         adapters = importlib.import_module(module)
         if adapters.accepts(breaker):
-            return adapters.Adapter(breaker, name)
+            # A module may choose among its adapters (pybreaker: shared storage is polled).
+            return getattr(adapters, "adapter_for", adapters.Adapter)(breaker, name)
     raise TypeError(
         f"cannot watch {type(breaker).__module__}.{type(breaker).__qualname__}: adapters exist for "
         f"{', '.join(_REGISTRY)}; for another library write a BreakerAdapter (name, library, observed_by, "

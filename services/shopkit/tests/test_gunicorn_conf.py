@@ -1,5 +1,6 @@
-"""gunicorn.conf.py really starts a service: 127.0.0.1, one worker, no control
-socket; and what a service commits survives its worker being SIGKILLed."""
+"""gunicorn.conf.py really starts a service: 127.0.0.1, four workers forked
+from a preloaded app, no control socket; and what a service commits
+survives its worker being SIGKILLed."""
 
 from __future__ import annotations
 
@@ -56,14 +57,14 @@ def wait_for_worker(port: int, process: subprocess.Popen, log, not_pid: int | No
             body = requests.get(f"http://127.0.0.1:{port}/_chaos/breakers", timeout=1).json()
             if body["pid"] != not_pid:
                 return body
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # booting, or a loaded machine: ask again
             pass
         assert process.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
 
 
-def test_gunicorn_serves_a_service_on_localhost_with_one_worker(tmp_path) -> None:
+def test_gunicorn_serves_a_service_on_localhost_with_four_workers(tmp_path) -> None:
     port = free_port()
     log = tmp_path / "gunicorn.log"
     with open(log, "w") as log_file:
@@ -80,7 +81,12 @@ def test_gunicorn_serves_a_service_on_localhost_with_one_worker(tmp_path) -> Non
         health = requests.get(f"{base}/health", timeout=2)
         assert (health.status_code, health.json()) == (200, {"status": "ok", "service": "users"})
         assert first["service"] == "users"
-        assert child_pids(process.pid) == [first["pid"]]
+        deadline = time.monotonic() + 15
+        while len(first["worker_pids"] or []) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            first = wait_for_worker(port, process, log)
+        assert sorted(child_pids(process.pid)) == sorted(first["worker_pids"]) and len(first["worker_pids"]) == 4
+        assert first["pid"] in first["worker_pids"]
         assert f"Listening at: {base}" in log.read_text()
         assert "gthread" in log.read_text()
         assert not (tmp_path / ".gunicorn").exists()

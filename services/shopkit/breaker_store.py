@@ -1,0 +1,239 @@
+"""Where a breaker keeps its state: one process's memory, or Redis, shared by
+every gunicorn worker of the service.
+
+gunicorn's workers share no memory (benoitc/gunicorn#2216), so with
+pybreaker's default memory storage `gunicorn -w 4` runs four breakers per
+edge that trip one by one, each after its own share of failures.
+SHOP_BREAKER_STORAGE=redis keeps each breaker's state, counters and
+`opened_at` in Redis (SHOP_REDIS_URL), so the four are one.
+
+`SharedStorage` is pybreaker's `CircuitRedisStorage` (its key layout and its
+"only a later opened_at wins" rule) with what the shop needs on top, each a
+pitfall of pybreaker's Redis storage:
+
+- one namespace per breaker, `shop:<service>:<breaker>` (pybreaker #88:
+  without one every breaker on a Redis shares one state);
+- `opened_at` kept to the millisecond (pybreaker 1.4.1 stores whole seconds,
+  PR #107, so a breaker half-opened up to a second early);
+- `opened_at` only moves forward (pybreaker #24: a worker re-opening an
+  already open breaker would push its half-open time back): pybreaker's own
+  set-if-greater transaction, kept;
+- one half-open trial for all the workers (`claim_trial`), where each
+  worker would otherwise send its own;
+- Redis down or slow: pybreaker logs a traceback and answers "closed, no
+  failures", so a breaker could never open while its store is away. Here
+  every operation also updates a local memory copy, and when Redis fails
+  (short socket timeouts, no retries) the breaker goes on from that copy, in
+  this worker alone, and asks Redis again after `RETRY_AFTER` seconds, so a
+  dead store costs one timeout a second, not one per call. Back, Redis is
+  again the truth.
+
+Written by hand over pybreaker's class: pybreaker's storage swallows every
+RedisError itself, so a fallback needs its operations, not a wrapper.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pybreaker
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+T = TypeVar("T")
+STORAGES = ("memory", "redis")
+RETRY_AFTER = 1.0  # seconds a worker uses its local copy after Redis failed, before asking Redis again
+CONNECT_TIMEOUT = 0.1
+SOCKET_TIMEOUT = 0.25
+log = logging.getLogger(__name__)
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client for the breakers' Redis that gives up fast: short timeouts
+    and no retries, since every guarded call waits on it."""
+    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=SOCKET_TIMEOUT,
+                                retry=Retry(NoBackoff(), 0), health_check_interval=0)
+
+
+class SharedStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, namespaced, to the millisecond, with one
+    trial at a time and a local fallback (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis, namespace: str, state: str = pybreaker.STATE_CLOSED,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._local = pybreaker.CircuitMemoryStorage(state)
+        self._clock = clock
+        self._down_until = 0.0
+        self._warned = False
+        self._mutex = threading.Lock()
+        super().__init__(state, client, namespace=namespace)
+
+    # -- Redis, or the local copy ----------------------------------------------
+
+    @property
+    def shared(self) -> bool:
+        """Whether the last operation reached Redis (False: this worker goes on alone)."""
+        return self._clock() >= self._down_until
+
+    def _try(self, op: Callable[[], T], local: Callable[[], T]) -> T:
+        if self._clock() < self._down_until:
+            return local()
+        try:
+            result = op()
+        except RedisError as e:
+            with self._mutex:
+                self._down_until = self._clock() + RETRY_AFTER
+                if not self._warned:
+                    log.warning("breaker store %s unreachable (%s): this worker's breaker goes on alone",
+                                self._namespace_name, e)
+                    self._warned = True
+            return local()
+        if self._warned:
+            with self._mutex:
+                log.warning("breaker store %s reachable again: state shared", self._namespace_name)
+                self._warned = False
+        return result
+
+    def _initialize_redis_state(self, state: str) -> None:
+        def init() -> None:
+            self._redis.setnx(self._namespace("fail_counter"), 0)
+            self._redis.setnx(self._namespace("success_counter"), 0)
+            self._redis.setnx(self._namespace("state"), state)
+
+        self._try(init, lambda: None)  # a store that is down at start must not stop the service
+
+    # -- state and counters (each read also refreshes the local copy) -----------
+
+    @property
+    def state(self) -> str:
+        def read() -> str:
+            # With opened_at in the same round trip: the local copy of an open
+            # breaker must know when it opened, should Redis go away next.
+            raw, opened = self._redis.mget(self._namespace("state"), self._namespace("opened_at"))
+            if raw is None:  # Redis restarted empty: closed again, as pybreaker does
+                self._initialize_redis_state(self._fallback_circuit_state)
+                value = self._fallback_circuit_state
+            else:
+                value = raw.decode()
+            self._local.state = value
+            if opened is not None:
+                self._local.opened_at = datetime.fromtimestamp(float(opened), UTC)
+            return value
+
+        return self._try(read, lambda: self._local.state)
+
+    @state.setter
+    def state(self, state: str) -> None:
+        self._local.state = state
+        self._try(lambda: self._redis.set(self._namespace("state"), str(state)), lambda: None)
+
+    def _count(self, key: str, attr: str, op: str) -> None:
+        def shared() -> None:
+            if op == "incr":
+                setattr(self._local, attr, int(self._redis.incr(self._namespace(key))))
+            else:
+                self._redis.set(self._namespace(key), 0)
+                setattr(self._local, attr, 0)
+
+        def local() -> None:
+            setattr(self._local, attr, getattr(self._local, attr) + 1 if op == "incr" else 0)
+
+        self._try(shared, local)
+
+    def _read_count(self, key: str, attr: str) -> int:
+        def shared() -> int:
+            value = int(self._redis.get(self._namespace(key)) or 0)
+            setattr(self._local, attr, value)
+            return value
+
+        return self._try(shared, lambda: getattr(self._local, attr))
+
+    def increment_counter(self) -> None:
+        self._count("fail_counter", "_fail_counter", "incr")
+
+    def reset_counter(self) -> None:
+        self._count("fail_counter", "_fail_counter", "reset")
+
+    def increment_success_counter(self) -> None:
+        self._count("success_counter", "_success_counter", "incr")
+
+    def reset_success_counter(self) -> None:
+        self._count("success_counter", "_success_counter", "reset")
+
+    @property
+    def counter(self) -> int:
+        return self._read_count("fail_counter", "_fail_counter")
+
+    @property
+    def success_counter(self) -> int:
+        return self._read_count("success_counter", "_success_counter")
+
+    # -- opened_at: milliseconds, and only forward -------------------------------
+
+    @property
+    def opened_at(self) -> datetime | None:
+        def read() -> datetime | None:
+            raw = self._redis.get(self._namespace("opened_at"))
+            value = None if raw is None else datetime.fromtimestamp(float(raw), UTC)
+            if value is not None:
+                self._local.opened_at = value
+            return value
+
+        return self._try(read, lambda: self._local.opened_at)
+
+    @opened_at.setter
+    def opened_at(self, now: datetime) -> None:
+        key = self._namespace("opened_at")
+        stamp = calendar.timegm(now.utctimetuple()) + now.microsecond / 1e6
+        local = self._local.opened_at
+        if local is None or now > local:
+            self._local.opened_at = now
+
+        def set_if_later(pipe: Any) -> None:
+            current = pipe.get(key)
+            pipe.multi()
+            if current is None or stamp > float(current):
+                pipe.set(key, repr(stamp))
+
+        self._try(lambda: self._redis.transaction(set_if_later, key), lambda: None)
+
+    # -- one trial for every worker ----------------------------------------------
+
+    def claim_trial(self, ttl: float) -> bool:
+        """Whether this worker may send the half-open trial: True for the first
+        to ask until `release_trial` or `ttl` seconds (a worker killed mid-trial
+        must not keep the breaker half-open for ever). With Redis away: True
+        (the worker's own breaker allows one trial of its own)."""
+        key = self._namespace("trial")
+        return bool(self._try(lambda: self._redis.set(key, os.getpid(), nx=True, px=max(1, int(ttl * 1000))),
+                              lambda: True))
+
+    def release_trial(self) -> None:
+        """Let the next trial go (the current one has an outcome)."""
+        self._try(lambda: self._redis.delete(self._namespace("trial")), lambda: None)
+
+
+def make_storage(config: Mapping[str, Any], breaker: str, client: redis.Redis | None) -> pybreaker.CircuitBreakerStorage:
+    """The storage config BREAKER_STORAGE names for the breaker `breaker`:
+    process memory, or Redis under `shop:<SERVICE_NAME>:<breaker>`."""
+    if config["BREAKER_STORAGE"] == "memory" or client is None:
+        return pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+    return SharedStorage(client, f"shop:{config['SERVICE_NAME']}:{breaker}")
+
+
+def client_for(config: Mapping[str, Any]) -> redis.Redis | None:
+    """The Redis client for config BREAKER_STORAGE=redis (REDIS_URL), else None.
+    ValueError naming the key for a storage that is neither memory nor redis."""
+    storage = config["BREAKER_STORAGE"]
+    if storage not in STORAGES:
+        raise ValueError(f"config BREAKER_STORAGE={storage!r}: expected one of {', '.join(STORAGES)}")
+    return redis_client(config["REDIS_URL"]) if storage == "redis" else None

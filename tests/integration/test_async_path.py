@@ -1,0 +1,124 @@
+"""The async path on the real stack: Redis, the Celery worker, the SMTP sink,
+all through Toxiproxy, under real load.
+
+Short form (in `make test`): broker-down passes, and proves it held the
+e-mails (the relay's breaker opened, e-mails promised during the outage
+arrived only after it); and the same scenario on a copy of the shop whose
+relay drops what it failed to publish fails the deliveries check, and only
+it. Long form (`make test-long`): worker-killed, smtp-slow and redis-slow
+pass, and a worker that does not deduplicate doubles e-mails in redis-slow.
+
+Runs on $CHAOS_PORT_OFFSET when set (engineers sharing a machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from chaos.engine.mutants import apply_patch, load_catalogue, make_scratch
+from chaos.history import FaultEvent, History, Request, SinkRead
+from chaos.spec.ports import shifted
+
+from .conftest import ROOT, run_chaos
+
+OFFSET = os.environ.get("CHAOS_PORT_OFFSET") or "0"
+
+
+def run_dir(reports: Path) -> Path:
+    (found,) = [p for p in reports.iterdir() if (p / "verdicts.json").exists()]
+    return found
+
+
+def verdicts(folder: Path) -> dict[str, dict]:
+    return {v["check"]: v for v in json.loads((folder / "verdicts.json").read_text())["verdicts"]}
+
+
+def assert_stack_down(system) -> None:
+    moved = shifted(system, int(OFFSET))
+    for name, spec in moved.services.items():
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", spec.port)) != 0, f"{name} still answers on {spec.port}"
+
+
+@pytest.fixture(autouse=True)
+def clean_stack(system):
+    assert_stack_down(system)
+    yield
+    assert_stack_down(system)
+
+
+def chaos(*args: str, system_file: Path | None = None) -> object:
+    extra = ["--system", str(system_file)] if system_file else []
+    return run_chaos(*extra, "--port-offset", OFFSET, *args, timeout=300)
+
+
+def test_broker_down_answers_at_once_and_delivers_every_promise_once_after(tmp_path):
+    result = chaos("run", "broker-down", "--reports", str(tmp_path))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    # The fault reached the relays: their breakers on the broker edge opened.
+    assert "users->redis  closed -> open" in out and "orders->redis  closed -> open" in out
+    folder = run_dir(tmp_path)
+    found = verdicts(folder)
+    assert all(v["status"] == "pass" for v in found.values()), found
+    delivered = found["promised messages delivered once within 30 s"]["figures"]
+    assert delivered["promised"] > 100 and delivered["missing"] == delivered["doubled"] == 0
+
+    # The outbox held what was promised while Redis was unreachable: those
+    # e-mails were acknowledged during the fault and arrived only after it.
+    history = History.read_jsonl(folder / "history.jsonl")
+    start, end = sorted(e.at for e in history.of(FaultEvent))[::len(history.of(FaultEvent)) - 1]
+    during = {r.write_key for r in history.of(Request)
+              if r.route in ("register", "place-order") and r.status in (200, 201, 202) and start + 1 < r.t_end < end - 1}
+    arrived = {key: at for read in history.of(SinkRead) for _, key, _, at in read.messages}
+    assert len(during) > 40
+    assert all(arrived[k] > end - 1 for k in during), "an e-mail promised during the outage arrived during it"
+    print("\nbroker-down: " + "; ".join(v["evidence"] for v in found.values()))
+
+
+def run_mutant(system, mutant: str, scenario: str, reports: Path) -> dict[str, dict]:
+    catalogue = load_catalogue(ROOT / "services" / "mutants" / "catalogue.yaml", system, only=[mutant])
+    scratch = make_scratch(system, catalogue)
+    try:
+        patch = next(m for m in catalogue.spec.mutants if m.name == mutant)
+        assert apply_patch(catalogue.patch_path(patch), scratch) is None
+        result = chaos("run", scenario, "--reports", str(reports), system_file=scratch / "system.yaml")
+        assert result.returncode == 1, result.stdout + result.stderr
+        return verdicts(run_dir(reports))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_a_relay_that_drops_failed_publishes_fails_broker_down_on_deliveries_alone(tmp_path, system):
+    found = run_mutant(system, "relay-drops-on-error", "broker-down", tmp_path)
+    deliveries = found.pop("promised messages delivered once within 30 s")
+    assert deliveries["status"] == "fail", deliveries
+    assert deliveries["figures"]["missing"] > 0 and deliveries["figures"]["doubled"] == 0
+    assert "never arrived within 30 s" in deliveries["evidence"]
+    # The right reason: requests were still answered and stored; only e-mails were lost.
+    assert all(v["status"] == "pass" for v in found.values()), found
+    print("\nrelay-drops-on-error: " + deliveries["evidence"])
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("scenario", ["worker-killed", "smtp-slow", "redis-slow"])
+def test_async_scenario_passes(scenario, tmp_path):
+    result = chaos("run", scenario, "--reports", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = verdicts(run_dir(tmp_path))
+    assert all(v["status"] == "pass" for v in found.values()), found
+    print(f"\n{scenario}: " + "; ".join(v["evidence"] for v in found.values()))
+
+
+@pytest.mark.long
+def test_a_worker_that_does_not_deduplicate_doubles_emails_in_redis_slow(tmp_path, system):
+    found = run_mutant(system, "worker-not-idempotent", "redis-slow", tmp_path)
+    deliveries = found["promised messages delivered once within 30 s"]
+    assert deliveries["status"] == "fail" and deliveries["figures"]["doubled"] > 0, deliveries
+    print("\nworker-not-idempotent: " + deliveries["evidence"])
