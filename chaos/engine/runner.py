@@ -25,7 +25,7 @@ from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation, W
 from chaos.history.queries import delivery_summary
 from chaos.engine.observe import BreakerWatcher
 from chaos.report import LogMarks, run_info, versions, write_run_folder
-from chaos.runtime import Runtime, Status
+from chaos.runtime import Replicated, Runtime, Status
 from chaos.spec.options import RunOptions
 from chaos.spec.scenario import Scenario
 from chaos.spec.system import System
@@ -96,11 +96,14 @@ class Runner:
         was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
         watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
         load = None
+        replicas = None
         interrupted = False
         try:
             self._set_up()
             self.versions = self.versions or versions(self.toxiproxy)
             watcher.start()
+            if isinstance(self.runtime, Replicated):  # replica events from the engine, for checks of replacement
+                replicas = self.runtime.watch_replicas(self.history)
             self._check_switch()
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
             from chaos.engine.load import LoadGenerator, read_back  # aiohttp: see warm_up
@@ -136,6 +139,8 @@ class Runner:
                     load.stop()
                 self._rollback(close_breakers=interrupted)
                 watcher.stop()
+                if replicas is not None:
+                    replicas.stop()
                 if not was_up and not keep_up:
                     self.console.line("setup", f"stopping what this run started: {', '.join(self.runtime.down())}")
             finally:
