@@ -25,8 +25,8 @@ export CHAOS_PORT_OFFSET := $(PORT_OFFSET)
 PYTEST_ARGS ?=
 # Every scenario file, for `make docker-scenarios`.
 SCENARIOS := $(sort $(basename $(notdir $(wildcard scenarios/*.yaml))))
-# The Docker runtime needs its images; `make images` rebuilds only what changed.
-RUNTIME_DEPS := $(if $(filter docker,$(RUNTIME)),images)
+# The Docker and swarm runtimes need their images; `make images` rebuilds only what changed.
+RUNTIME_DEPS := $(if $(filter docker swarm,$(RUNTIME)),images)
 
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
@@ -74,7 +74,7 @@ explore: setup ## Hypothesis fault schedules on the live stack: make explore [BU
 up: setup $(RUNTIME_DEPS) ## start Toxiproxy and every service, and leave them running [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) up --breakers $(BREAKERS)
 
-down: ## stop everything the toolkit started [RUNTIME=docker: remove its containers, network, volumes]
+down: ## stop everything the toolkit started [RUNTIME=docker: remove its containers, network, volumes; RUNTIME=swarm: the stack, and the swarm it joined]
 	@if [ -x $(PY) ]; then $(PY) -m chaos --runtime $(RUNTIME) down; else echo "nothing set up"; fi
 
 reset: setup ## after an interrupted or killed run: no toxics, every service up, every breaker closed
@@ -128,7 +128,7 @@ soak: setup ## every scenario SOAK_REPEAT times (10) under HOGS (cpu,disk): pass
 # REPEAT defaults to 3 here: a catch must hold run after run, not once.
 MUTANTS_REPEAT := $(if $(filter command line environment,$(origin REPEAT)),$(REPEAT),3)
 mutants: setup ## every catalogued bug (services/mutants/) in a scratch copy: which scenario and check catch it, REPEAT=3 runs [ONLY=name]
-	$(PY) -m chaos mutants --repeat $(MUTANTS_REPEAT) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m chaos mutants --repeat $(MUTANTS_REPEAT) $(if $(BENCH_RUNTIMES),--only $(BENCH_RUNTIMES))
 
 # Needs no shop stack: a bare Flask endpoint under gunicorn on a free port.
 bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1500 req/s, report size and memory, vs before
@@ -140,8 +140,8 @@ bench-dashboard: setup setup-chromium ## the demo page's CPU (server and Chromiu
 bench-overhead: setup ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
 	$(PY) -m bench.overhead
 
-bench-runtimes: setup images ## stack start time and memory per service, local vs Docker; image sizes
-	$(PY) -m bench.runtimes
+bench-runtimes: setup images ## stack start time and memory per service, local vs Docker vs swarm; task replacement time; image sizes [BENCH_RUNTIMES=swarm]
+	$(PY) -m bench.runtimes $(if $(BENCH_RUNTIMES),--only $(BENCH_RUNTIMES))
 
 images: setup ## build the Docker images (no registry needed: see docker/images.sh)
 	docker/images.sh

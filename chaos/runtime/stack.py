@@ -17,7 +17,14 @@ cannot drift. `stack_file` turns it into a file `docker stack deploy` takes:
 - the io.flask-chaos.* labels name the stack, on the services (deploy.labels)
   and on their tasks' containers (labels), so the runtime can tell its own;
 - restart and update policies: a killed task is replaced after `RESTART_DELAY`;
-  an update starts a new task (healthy first) before it stops an old one.
+  an update starts a new task (healthy first) before it stops an old one;
+- a lenient healthcheck (`HEALTH`). Compose only reports health; swarm
+  replaces a task that turns unhealthy. With compose's timing (a 2 s
+  timeout, 3 retries) a two-core machine under load had swarm kill healthy
+  gateway and inventory tasks mid-run, because the check's own Python took
+  longer than 2 s to start: a false alarm of the platform's, which failed
+  one-replica-down before its fault. Here a task must fail 5 checks of up to
+  10 s each in a row.
 
 Why by hand: no kept library converts compose files to stack files, and the
 rules above are the point of the conversion.
@@ -31,6 +38,7 @@ OUR_PROJECT = "io.flask-chaos.project"
 OUR_SERVICE = "io.flask-chaos.service"
 RESTART_DELAY = "1s"
 ACCESS_PREFIX = "access_"
+HEALTH = {"interval": "3s", "timeout": "10s", "retries": 5, "start_period": "30s"}
 
 
 def holders(compose: dict[str, Any]) -> set[str]:
@@ -72,6 +80,8 @@ def stack_file(compose: dict[str, Any], *, stack: str, network: str, toxiproxy: 
         for key in ("command", "entrypoint", "healthcheck", "volumes", "user", "working_dir", "stop_grace_period"):
             if key in spec:
                 out[key] = spec[key]
+        if isinstance(out.get("healthcheck"), dict) and not out["healthcheck"].get("disable"):
+            out["healthcheck"] = {**out["healthcheck"], **HEALTH}
         environment = _environment(spec.get("environment"), env)
         if environment:
             out["environment"] = environment
