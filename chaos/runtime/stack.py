@@ -89,7 +89,7 @@ def stack_file(compose: dict[str, Any], *, stack: str, network: str, toxiproxy: 
             "mode": "replicated",
             "replicas": int(replicas.get(name, 1)),
             "endpoint_mode": "dnsrr",
-            "labels": labels,
+            "labels": dict(labels),  # a copy: the runtime adds to the service's labels only
             "restart_policy": {"condition": "any", "delay": RESTART_DELAY},
             # One task at a time, the new one healthy before the old one stops.
             "update_config": {"parallelism": 1, "order": "start-first", "failure_action": "rollback", "monitor": "2s"},

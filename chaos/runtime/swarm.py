@@ -77,9 +77,6 @@ class SwarmRuntime(SwarmEngine):
             for c in self._containers(name):
                 if c.status == "paused":
                     self._api("unpause", name, c.unpause)  # left paused by an interrupted run
-        # Always deployed: swarm leaves a service whose spec is unchanged alone,
-        # and updates one deployed with other settings (another state folder's
-        # agent token, other replicas) or scaled to 0 by a kill.
         self._deploy()
         self._toxiproxy_up()
         self._wait_ready(self.units)
@@ -96,7 +93,13 @@ class SwarmRuntime(SwarmEngine):
         if c is not None:
             self._api("remove", TOXIPROXY, c.remove, force=True)
         if any(self._service(s) is not None for s in self.system.services):
-            self._docker("stack", "rm", self.stack)
+            try:
+                self._docker("stack", "rm", self.stack)
+            except SetupError as e:
+                # Toxiproxy's attachment to the network outlives its container
+                # for a moment; _wait_gone removes the network once it is free.
+                if "Failed to remove network" not in str(e):
+                    raise
         self._wait_gone()  # and removes the network if `stack rm` could not yet (tasks still detaching)
         self._leave_swarm()
         return list(reversed(present))

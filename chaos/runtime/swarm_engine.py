@@ -7,6 +7,7 @@ responsibility.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -28,6 +29,7 @@ NAMESPACE = "com.docker.stack.namespace"
 SERVICE_NAME = "com.docker.swarm.service.name"
 READY_TIMEOUT = 90.0  # a task waits for the restart delay, starts and turns healthy
 DOCKER_TIMEOUT = 120.0
+STACK_HASH = "io.flask-chaos.stack-hash"  # on each service: the stack file it was deployed from
 
 
 class SwarmEngine:
@@ -92,8 +94,24 @@ class SwarmEngine:
         self._save_state({})
 
     def _deploy(self) -> None:
+        """Deploy the stack unless every service already runs the stack file
+        this would deploy (its hash is a service label) and only needs
+        scaling back (after a kill). A deploy of a spec that differs from the
+        running one (another state folder's agent token, other replicas, or a
+        spec the scaling API rewrote) replaces every task one by one, which
+        takes tens of seconds: done only when the file changed."""
         compose = yaml.safe_load(self.compose_file.read_text())
         data = stack_file(compose, stack=self.stack, network=self.network, toxiproxy=TOXIPROXY, replicas=self.replicas, env=self.env)
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        services = {name: self._service(name) for name in data["services"]}
+        if all(svc is not None and (svc.attrs["Spec"].get("Labels") or {}).get(STACK_HASH) == digest for svc in services.values()):
+            for name, svc in services.items():
+                wanted = data["services"][name]["deploy"]["replicas"]
+                if svc.attrs["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas") != wanted:
+                    self._api("scale", name, svc.scale, wanted)
+            return
+        for spec in data["services"].values():
+            spec["deploy"]["labels"][STACK_HASH] = digest
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / "swarm-stack.yaml"
         path.write_text("# Derived from the compose file by chaos.runtime.stack; `docker stack deploy -c` takes it.\n"

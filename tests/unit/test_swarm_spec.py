@@ -116,3 +116,18 @@ def test_replicas_replaced_is_unknown_without_replica_events_or_a_loss(system):
     assert verdict(no_events, system).status == "unknown"
     assert "RUNTIME=swarm" in verdict(no_events, system).evidence
     assert verdict(replicas([]), system).status == "unknown"
+
+
+def test_the_nightly_skips_swarm_scenarios_elsewhere_saying_why(system):
+    from chaos.cli import _runs_on
+
+    said: list[str] = []
+
+    class Say:
+        def say(self, line: str) -> None:
+            said.append(line)
+
+    assert _runs_on("one-replica-down", system, "swarm", Say())
+    assert not _runs_on("one-replica-down", system, "local", Say())
+    assert said == ["skipping one-replica-down: needs RUNTIME=swarm (this is the local runtime)"]
+    assert _runs_on("order-down", system, "local", Say()) and _runs_on("order-down", system, "swarm", Say())
