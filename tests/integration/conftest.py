@@ -133,6 +133,3 @@ def docker_engine():
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"the Docker runtime tests cannot run in CI: {reason}")
         pytest.skip(f"Docker runtime: {reason}")
-
-
-from .swarm_fixtures import swarm_runtime, swarm_session  # noqa: E402,F401 - the swarm runtime's shared stack

@@ -1,7 +1,8 @@
 """The runtime contract, against real processes and real containers.
 Parametrized over the backends so they cannot drift: every test that takes
-`runtime` (or `kind`) runs on the local runtime, the Docker runtime and the
-swarm runtime (whose tests share one stack: see swarm_fixtures.py)."""
+`runtime` (or `kind`) runs on the local runtime and on the Docker runtime,
+and test_swarm.py runs them on the swarm runtime (on one stack for its
+module: deploying it takes 20-30 s)."""
 
 from __future__ import annotations
 
@@ -18,21 +19,18 @@ from chaos.runtime import TOXIPROXY, Status, make_runtime
 from chaos.runtime.process import Record, start_ticks
 
 
-@pytest.fixture(params=["local", "docker", "swarm"])
+@pytest.fixture(params=["local", "docker"])
 def kind(request) -> str:
-    """The backend's name; Docker and swarm tests skip without an engine (fail in CI)."""
-    if request.param in ("docker", "swarm"):
+    """The backend's name; Docker tests skip without an engine (fail in CI)."""
+    if request.param == "docker":
         request.getfixturevalue("docker_engine")
     return request.param
 
 
 @pytest.fixture
-def runtime(kind, system, tmp_path, request):
+def runtime(kind, system, tmp_path):
     """A runtime with the system up; tests read URLs from `runtime.system`
-    (the swarm stack's ports move with $CHAOS_PORT_OFFSET)."""
-    if kind == "swarm":
-        yield request.getfixturevalue("swarm_runtime")  # one stack for every test: removed (and checked) at the session's end
-        return
+    (the swarm one's ports move with $CHAOS_PORT_OFFSET)."""
     rt = make_runtime(kind, system, tmp_path / "state", {"CHAOS_BREAKERS": "on"})
     rt.up()
     yield rt
@@ -141,7 +139,7 @@ def test_it_never_signals_a_process_it_did_not_start(system, tmp_path):
 def test_a_port_taken_by_a_stranger_is_a_clear_setup_error(kind, system, tmp_path):
     import socket
 
-    if kind == "swarm":  # beside the session's stack: ports and a stack name of their own
+    if kind == "swarm":  # beside test_swarm.py's stack: ports and a stack name of their own
         from chaos.spec.ports import shifted
 
         system = shifted(system, int(os.environ.get("CHAOS_PORT_OFFSET") or 0) + 50)
