@@ -131,3 +131,21 @@ def test_the_nightly_skips_swarm_scenarios_elsewhere_saying_why(system):
     assert not _runs_on("one-replica-down", system, "local", Say())
     assert said == ["skipping one-replica-down: needs RUNTIME=swarm (this is the local runtime)"]
     assert _runs_on("order-down", system, "local", Say()) and _runs_on("order-down", system, "swarm", Say())
+
+
+@pytest.mark.parametrize(("replicas", "field", "message"), [("{ordrs: 3}", "swarm.replicas.ordrs", "unknown service 'ordrs'"),
+                                                            ("{orders: 0}", "swarm.replicas.orders", "must be between 1 and 20, not 0")])
+def test_a_bad_swarm_section_names_file_line_and_field(tmp_path, replicas, field, message):
+    from chaos.spec import load_system
+
+    text = (ROOT / "system.yaml").read_text().replace("replicas: {orders: 3, inventory: 3}", f"replicas: {replicas}")
+    for name in ("compose.yaml",):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "toxiproxy").mkdir()
+    for f in (ROOT / "toxiproxy").glob("*.json"):
+        (tmp_path / "toxiproxy" / f.name).write_text(f.read_text())
+    (tmp_path / "system.yaml").write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("replicas: {"))
+    with pytest.raises(ConfigError) as e:
+        load_system(tmp_path / "system.yaml")
+    assert str(e.value).startswith(f"{tmp_path / 'system.yaml'}:{line}: {field}: {message}")
