@@ -35,9 +35,13 @@ class ReplicasReplaced(Check):
         return []
 
     def unseen(self, history: History, system: System) -> str | None:
-        if not any(r.service == self.service for r in history.of(Replica)):
+        events = [r for r in history.of(Replica) if r.service == self.service]
+        if not events:
             return (f"no replica events of {self.service} were recorded: the runtime does not run replicas "
                     "(RUNTIME=swarm does), or its watcher did not start")
+        gap = next((r for r in events if r.state == "unobserved"), None)
+        if gap is not None:
+            return f"{self.service}'s replicas were not watched the whole run: {gap.detail}"
         return None
 
     def evaluate(self, history: History, system: System) -> Verdict:

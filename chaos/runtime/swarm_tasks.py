@@ -54,9 +54,19 @@ class ReplicaWatcher:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop watching, after a last ask. When some asks failed, each
+        service gets an "unobserved" event with the reason, so checks that
+        read replica events say unknown rather than judge a gap."""
         self._stop.set()
         self._thread.join(timeout=5)
-        self.poll()  # the last changes, up to now
+        try:
+            self.poll()  # the last changes, up to now
+        except Exception as e:  # noqa: BLE001 - the engine is gone or busy: say so below
+            self.error = f"{type(e).__name__}: {e}"
+        if self.error:
+            for name in self.services.values():
+                self.history.append(Replica(name, "", None, "unobserved", -1, self.desired(name), time.time(),
+                                            f"the engine's task list could not be read at times: {self.error}"))
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_EVERY):

@@ -149,3 +149,40 @@ def test_a_bad_swarm_section_names_file_line_and_field(tmp_path, replicas, field
     with pytest.raises(ConfigError) as e:
         load_system(tmp_path / "system.yaml")
     assert str(e.value).startswith(f"{tmp_path / 'system.yaml'}:{line}: {field}: {message}")
+
+
+def test_replicas_replaced_is_unknown_when_the_watcher_missed_some_asks(system):
+    h = replicas([(8.1, 2), (14.0, 3)])
+    h.append(Replica("orders", "", None, "unobserved", -1, 3, T0 + 40, "the engine's task list could not be read at times: X"))
+    v = verdict(h, system)
+    assert v.status == "unknown" and "not watched the whole run" in v.evidence
+
+
+def test_the_watcher_records_task_changes_with_the_engines_time_and_a_gap_as_unobserved():
+    from chaos.runtime.swarm_tasks import ReplicaWatcher
+
+    class Api:
+        def __init__(self):
+            self.tasks_seen = [[{"ID": "a" * 20, "ServiceID": "S", "Slot": 1, "Status": {"State": "running", "Timestamp": "2026-11-30T14:00:00.5Z"}}],
+                               [{"ID": "a" * 20, "ServiceID": "S", "Slot": 1,
+                                 "Status": {"State": "failed", "Timestamp": "2026-11-30T14:00:01.25Z", "Err": "exit 137"}}]]
+
+        def tasks(self):
+            if not self.tasks_seen:
+                raise RuntimeError("engine busy")
+            return self.tasks_seen.pop(0)
+
+    class Client:
+        api = Api()
+
+    h = History()
+    w = ReplicaWatcher(Client(), {"S": "orders"}, lambda name: 1, h)
+    w.poll(record=False)
+    w.poll()
+    w.error = None
+    w._stop.set()  # noqa: SLF001 - not started: stop() only makes its last ask
+    w._thread = type("T", (), {"join": lambda self, timeout=None: None})()  # noqa: SLF001
+    w.stop()
+    events = h.of(Replica)
+    assert [(e.state, e.running) for e in events] == [("failed", 0), ("unobserved", -1)]
+    assert events[0].at == pytest.approx(1796047201.25)  # 2026-11-30T14:00:01.25Z and events[0].detail == "exit 137"
