@@ -27,8 +27,8 @@ export CHAOS_PORT_OFFSET := $(PORT_OFFSET)
 PYTEST_ARGS ?=
 # Every scenario file, for `make docker-scenarios`.
 SCENARIOS := $(sort $(basename $(notdir $(wildcard scenarios/*.yaml))))
-# The Docker runtime needs its images; `make images` rebuilds only what changed.
-RUNTIME_DEPS := $(if $(filter docker,$(RUNTIME)),images)
+# The Docker and swarm runtimes need their images; `make images` rebuilds only what changed.
+RUNTIME_DEPS := $(if $(filter docker swarm,$(RUNTIME)),images)
 
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
@@ -86,7 +86,7 @@ explore: setup setup-redis ## Hypothesis fault schedules on the live stack: make
 up: setup setup-redis $(RUNTIME_DEPS) ## start Toxiproxy and every service, and leave them running [RUNTIME=docker]
 	$(PY) -m chaos --runtime $(RUNTIME) up --breakers $(BREAKERS)
 
-down: ## stop everything the toolkit started [RUNTIME=docker: remove its containers, network, volumes]
+down: ## stop everything the toolkit started [RUNTIME=docker: remove its containers, network, volumes; RUNTIME=swarm: the stack, and the swarm it joined]
 	@if [ -x $(PY) ]; then $(PY) -m chaos --runtime $(RUNTIME) down; else echo "nothing set up"; fi
 
 reset: setup setup-redis ## after an interrupted or killed run: no toxics, every service up, every breaker closed
@@ -152,8 +152,8 @@ bench-dashboard: setup setup-redis setup-chromium ## the demo page's CPU (server
 bench-overhead: setup setup-redis ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
 	$(PY) -m bench.overhead
 
-bench-runtimes: setup setup-redis images ## stack start time and memory per service, local vs Docker; image sizes
-	$(PY) -m bench.runtimes
+bench-runtimes: setup setup-redis images ## stack start time and memory per service, local vs Docker vs swarm; task replacement time; image sizes [BENCH_RUNTIMES=swarm]
+	$(PY) -m bench.runtimes $(if $(BENCH_RUNTIMES),--only $(BENCH_RUNTIMES))
 
 images: setup ## build the Docker images (no registry needed: see docker/images.sh)
 	docker/images.sh

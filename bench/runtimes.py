@@ -1,4 +1,4 @@
-"""`make bench-runtimes`: the local and the Docker runtime side by side, in one run.
+"""`make bench-runtimes`: the local, Docker and swarm runtimes side by side, in one run.
 
 - stack start: `up()` from nothing to every unit ready (healthy and
   answering), and `down()` until nothing is left;
@@ -6,7 +6,13 @@
   /proc the same way for both (a container's processes are host processes),
   and for containers also the cgroup's own figure (`docker stats`: usage
   less page cache);
-- the size of each image.
+- the size of each image;
+- swarm only: the time from SIGKILL of one orders replica until swarm's new
+  task runs, healthy and answering (the scheduler's replacement), and each
+  unit's memory summed over its replicas.
+
+`--only swarm` (BENCH_RUNTIMES=swarm) measures some runtimes only; the swarm
+stack follows $CHAOS_PORT_OFFSET, so it can be measured beside other stacks.
 
 Run with both runtimes down: it starts each stack in turn, in a temporary
 state folder, and stops it again. Needs a Docker engine and `make images`.
@@ -27,29 +33,44 @@ ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import os
+
+    from chaos.spec.ports import shifted
+
+    parser = argparse.ArgumentParser(prog="bench.runtimes")
+    parser.add_argument("--only", default="local,docker,swarm", help="comma-separated runtimes to measure")
+    kinds = [k for k in parser.parse_args(argv).only.split(",") if k]
     system = load_system(ROOT / "system.yaml")
     units = [TOXIPROXY, *system.services]
+    memory = {"local": _local_memory, "docker": _docker_memory, "swarm": _swarm_memory}
+    figures = {}
     with tempfile.TemporaryDirectory() as state:
-        local = _measure(make_runtime("local", system, Path(state) / "local"), units, _local_memory)
-        docker = _measure(make_runtime("docker", system, Path(state) / "docker"), units, _docker_memory)
+        for kind in kinds:
+            placed = shifted(system, int(os.environ.get("CHAOS_PORT_OFFSET") or 0)) if kind == "swarm" else system
+            figures[kind] = _measure(make_runtime(kind, placed, Path(state) / kind), units, memory[kind])
     rows = [
-        ("stack start (up, until all ready)", f"{local['up']:.2f} s", f"{docker['up']:.2f} s"),
-        ("stack stop (down, nothing left)", f"{local['down']:.2f} s", f"{docker['down']:.2f} s"),
-        ("restart one service (kill + start, ready)", f"{local['restart']:.2f} s", f"{docker['restart']:.2f} s"),
+        ("stack start (up, until all ready)", *[f"{figures[k]['up']:.2f} s" for k in kinds]),
+        ("stack stop (down, nothing left)", *[f"{figures[k]['down']:.2f} s" for k in kinds]),
+        ("restart one service (kill + start, ready)", *[f"{figures[k]['restart']:.2f} s" for k in kinds]),
+        ("one orders replica killed: replaced, ready", *[f"{figures[k]['replace']:.2f} s" if "replace" in figures[k] else "-" for k in kinds]),
     ]
     for unit in units:
-        rss_local, _ = local["memory"][unit]
-        rss_docker, cgroup = docker["memory"][unit]
-        rows.append((f"memory of {unit}: RSS (docker: cgroup)", f"{rss_local / MIB:.1f} MiB", f"{rss_docker / MIB:.1f} MiB ({cgroup / MIB:.1f} MiB)"))
-    count, holders = docker["holders"]
-    rows.append((f"memory of the network holders ({count} x SERVICE-net): RSS", "-", f"{holders / MIB:.1f} MiB"))
-    total_local = sum(m[0] for m in local["memory"].values())
-    total_docker = sum(m[0] for m in docker["memory"].values()) + holders
-    rows.append(("memory of the whole stack: RSS", f"{total_local / MIB:.1f} MiB", f"{total_docker / MIB:.1f} MiB"))
-    _table(["measure", "local", "docker"], rows)
-    print()
-    _table(["image", "size", "on top of its base"], _image_sizes(system))
+        cells = []
+        for k in kinds:
+            rss, cgroup = figures[k]["memory"][unit]
+            cells.append(f"{rss / MIB:.1f} MiB" + (f" ({cgroup / MIB:.1f} MiB)" if k != "local" else ""))
+        rows.append((f"memory of {unit}: RSS (containers: cgroup)", *cells))
+    holders = [figures[k].get("holders", (0, 0)) for k in kinds]
+    rows.append(("memory of the network holders (docker: SERVICE-net): RSS",
+                 *[f"{h[1] / MIB:.1f} MiB" if h[0] else "-" for h in holders]))
+    rows.append(("memory of the whole stack: RSS",
+                 *[f"{(sum(m[0] for m in figures[k]['memory'].values()) + h[1]) / MIB:.1f} MiB" for k, h in zip(kinds, holders)]))
+    _table(["measure", *kinds], rows)
+    if "docker" in kinds or "swarm" in kinds:
+        print()
+        _table(["image", "size", "on top of its base"], _image_sizes(system))
     return 0
 
 
@@ -63,6 +84,11 @@ def _measure(runtime, units: list[str], memory) -> dict:  # type: ignore[no-unty
         out["memory"] = {unit: memory(runtime, unit) for unit in units}
         if hasattr(runtime, "container_id"):
             out["holders"] = _holders_rss(runtime)
+        if hasattr(runtime, "kill_replicas"):
+            started = time.monotonic()
+            runtime.kill_replicas("orders", 1)
+            runtime.wait_replicas("orders")
+            out["replace"] = time.monotonic() - started
         started = time.monotonic()
         runtime.restart("orders")
         out["restart"] = time.monotonic() - started
@@ -99,6 +125,21 @@ def _docker_memory(runtime, unit: str) -> tuple[int, int]:  # type: ignore[no-un
     # cgroup v1 counts page cache in usage; v2 calls it inactive_file.
     cache = detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0)))
     return _rss(pids), stats.get("usage", 0) - cache
+
+
+def _swarm_memory(runtime, unit: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """RSS and cgroup memory of every replica of the unit, summed."""
+    rss = cgroup = 0
+    for c in runtime._unit_containers(unit):  # noqa: SLF001 - the runtime's own view of its containers
+        if c.status != "running":
+            continue
+        pids = [int(row[0]) for row in c.top(ps_args="-o pid")["Processes"]]
+        stats = c.stats(stream=False)["memory_stats"]
+        detail = stats.get("stats", {})
+        cache = detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0)))
+        rss += _rss(pids)
+        cgroup += stats.get("usage", 0) - cache
+    return rss, cgroup
 
 
 def _holders_rss(runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -148,4 +189,4 @@ def _table(header: list[str], rows: list[tuple[str, ...]]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

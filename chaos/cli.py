@@ -83,10 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state", type=Path, default=None,
                    help="state folder of the local runtime (default: .chaos beside the system file; .chaos/offset-N with a port offset)")
     p.add_argument("--port-offset", default=os.environ.get("CHAOS_PORT_OFFSET") or "0", metavar="N|auto",
-                   help="move every port of the system by N (local runtime), so runs side by side do not collide; "
+                   help="move every port of the system by N (local and swarm runtimes), so runs side by side do not collide; "
                         "auto picks a free offset (default: $CHAOS_PORT_OFFSET or 0)")
     p.add_argument("--runtime", default=os.environ.get("RUNTIME", "local"), choices=RUNTIMES,
-                   help="where services run: local processes or docker containers (default: $RUNTIME or local)")
+                   help="where services run: local processes, docker containers or a swarm stack (default: $RUNTIME or local)")
     sub = p.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run a scenario and judge it")
@@ -186,7 +186,7 @@ def _system(args: argparse.Namespace) -> System:
     raw = str(args.port_offset).strip()
     if raw in ("", "0"):
         return system
-    if args.runtime != "local":
+    if args.runtime == "docker":
         raise ConfigError(None, None, "--port-offset", f"works on the local runtime only: the {args.runtime} runtime takes its ports from its compose file")
     if raw == "auto":
         offset = free_offset(system)
@@ -380,7 +380,8 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     for name in list_scenarios(system):
         try:
             scenario = load_scenario(system.scenarios_dir / f"{name}.yaml", system)
-            console.say(f"{name:<24} {scenario.duration:>4g} s  {scenario.summary}")
+            needs = scenario.needs(args.runtime)
+            console.say(f"{name:<24} {scenario.duration:>4g} s  {scenario.summary}" + (f"  [{needs}]" if needs else ""))
         except ConfigError as e:
             console.say(f"{name:<24} INVALID: {str(e).splitlines()[0]}")
     return EXIT_PASS

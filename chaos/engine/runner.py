@@ -26,7 +26,7 @@ from chaos.history import BreakerInfo, FaultEvent, History, Mark, Observation, W
 from chaos.history.queries import delivery_summary
 from chaos.engine.observe import BreakerWatcher
 from chaos.report import LogMarks, run_info, versions, write_run_folder
-from chaos.runtime import Runtime, Status
+from chaos.runtime import Replicated, Runtime, Status
 from chaos.spec.options import RunOptions
 from chaos.spec.scenario import Scenario
 from chaos.spec.system import System
@@ -98,12 +98,15 @@ class Runner:
         watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
         load = None
         versions_read: threading.Thread | None = None
+        replicas = None
         interrupted = rolled_back = finished = False
         stopper: threading.Thread | None = None
         stopped: list[str] = []
         try:
             self._set_up()
             watcher.start()
+            if isinstance(self.runtime, Replicated):  # replica events from the engine, for checks of replacement
+                replicas = self.runtime.watch_replicas(self.history)
             self._check_switch()
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
             from chaos.engine.load import LoadGenerator, read_back  # aiohttp: see warm_up
@@ -156,6 +159,8 @@ class Runner:
                 if not rolled_back:
                     self._rollback(close_breakers=interrupted)
                 watcher.stop()
+                if replicas is not None:
+                    replicas.stop()
                 if not was_up and not keep_up:
                     if finished:
                         # Each unit's graceful stop takes a moment; judging and

@@ -140,6 +140,23 @@ class FaultEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Replica:
+    """A task (one replica) of a replicated service changed state, as the
+    engine reported it (`at` is the engine's time of the change), with how
+    many of the service's tasks were running then against how many it wants."""
+
+    service: str
+    task: str  # the task's id, short
+    slot: int | None
+    state: str  # the engine's task state: new, starting, running, failed, shutdown, ...
+    running: int
+    desired: int
+    at: float
+    detail: str = ""
+    kind: str = "replica"
+
+
+@dataclass(frozen=True, slots=True)
 class ReadBack:
     """After recovery, an acknowledged write was read back."""
 
@@ -203,13 +220,13 @@ class LoadDelivery:
     kind: str = "load-delivery"
 
 
-Event = Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | ReadBack | SinkRead | Mark | LoadDelivery
-E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, ReadBack, SinkRead, Mark,
-            LoadDelivery)
+Event = Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | Replica | ReadBack | SinkRead | Mark | LoadDelivery
+E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, Replica, ReadBack, SinkRead,
+            Mark, LoadDelivery)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
 _TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
-                           for t in (Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, ReadBack,
-                                      SinkRead, Mark, LoadDelivery)}
+                           for t in (Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, Replica,
+                                      ReadBack, SinkRead, Mark, LoadDelivery)}
 
 
 @functools.cache

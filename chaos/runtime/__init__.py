@@ -15,7 +15,7 @@ from chaos.errors import ConfigError
 from chaos.spec.system import System
 
 TOXIPROXY = "toxiproxy"
-RUNTIMES = ("local", "docker")
+RUNTIMES = ("local", "docker", "swarm")
 
 
 class Status(enum.Enum):
@@ -80,8 +80,38 @@ class Partitionable(Protocol):
         """Put it back, reachable under the same names as before."""
 
 
+@runtime_checkable
+class Replicated(Protocol):
+    """An optional ability: a unit runs as several replicas (tasks) that a
+    scheduler replaces when they die. Replica-level faults check for it."""
+
+    def desired(self, name: str) -> int:
+        """How many replicas the unit runs when healthy."""
+
+    def kill_replicas(self, name: str, count: int) -> list[str]:
+        """SIGKILL `count` running replicas; the scheduler replaces them. Their ids."""
+
+    def pause_replicas(self, name: str, count: int) -> list[str]:
+        """Freeze `count` running replicas; their ids, for resume_replicas."""
+
+    def resume_replicas(self, name: str, ids: list[str]) -> None:
+        """Thaw the given replicas."""
+
+    def wait_replicas(self, name: str, timeout: float = 90.0) -> float:
+        """Wait until every replica runs and is ready; the seconds waited."""
+
+    def rolling_restart(self, name: str) -> None:
+        """Start replacing the replicas one by one; returns at once."""
+
+    def wait_update(self, name: str, timeout: float = 180.0) -> float:
+        """Wait until the rolling restart is done; how long it took."""
+
+    def watch_replicas(self, history):  # type: ignore[no-untyped-def]
+        """A started watcher recording replica state changes into `history`; it has stop()."""
+
+
 def make_runtime(kind: str, system: System, state_dir: Path, env: dict[str, str] | None = None) -> Runtime:
-    """The runtime backend called `kind` ("local" or "docker")."""
+    """The runtime backend called `kind` ("local", "docker" or "swarm")."""
     if kind == "local":
         from chaos.runtime.local import LocalRuntime
 
@@ -90,6 +120,10 @@ def make_runtime(kind: str, system: System, state_dir: Path, env: dict[str, str]
         from chaos.runtime.docker import DockerRuntime
 
         return DockerRuntime(system, state_dir, env or {})
+    if kind == "swarm":
+        from chaos.runtime.swarm import SwarmRuntime
+
+        return SwarmRuntime(system, state_dir, env or {})
     raise ValueError(f"unknown runtime '{kind}' (known: {', '.join(RUNTIMES)})")
 
 

@@ -31,7 +31,22 @@ def load_system(path: Path) -> System:
         docker_proxies = _load_proxies(path.parent / spec.docker.proxies, source, ("docker", "proxies"))
         system.docker_proxies = {p.name: p for p in docker_proxies}
         check_docker(system, source)
+    if spec.swarm:
+        _check_swarm(system, source)
     return system
+
+
+def _check_swarm(system: System, source: Source) -> None:
+    """The swarm: section builds on the docker: one and names real services."""
+    swarm = system.spec.swarm
+    assert swarm is not None
+    if system.spec.docker is None:
+        raise source.error(("swarm",), "needs a docker: section: the stack is derived from its compose file")
+    for name, count in swarm.replicas.items():
+        if name not in system.services:
+            raise source.error(("swarm", "replicas", name), f"unknown service '{name}' (known: {', '.join(system.services)})")
+        if not 1 <= count <= 20:
+            raise source.error(("swarm", "replicas", name), f"must be between 1 and 20, not {count}")
 
 
 def _load_proxies(path: Path, source: Source, loc: tuple[str, ...] = ("toxiproxy", "proxies")) -> list[Proxy]:

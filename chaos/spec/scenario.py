@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 from pydantic import Field
@@ -49,6 +49,8 @@ def _scenario_model() -> type[pydantic.BaseModel]:
         description: str = Field(min_length=1)
         duration: Seconds = Field(gt=0)
         seed: int = 1
+        runtimes: list[Literal["local", "docker", "swarm"]] | None = Field(
+            default=None, min_length=1, description="the runtimes this scenario can run on (unset: every one)")
         parameters: dict[str, Parameter] = {}
         system: _overrides.SystemOverrides | None = None
         load: LoadSpec = LoadSpec()
@@ -65,9 +67,12 @@ def scenario_vocabulary() -> set[str]:
 class Scenario:
     """A validated scenario. `spec` is the typed file; the rest is derived."""
 
-    def __init__(self, spec: pydantic.BaseModel, path: Path, values: dict[str, Any] | None = None):
+    def __init__(self, spec: pydantic.BaseModel, path: Path, values: dict[str, Any] | None = None,
+                 lines: dict[str, int | None] | None = None):
         self.spec = spec
         self.path = path
+        # The line of a few fields a runtime may refuse ("runtimes", "faults[0].replicas"), for its message.
+        self.lines = dict(lines or {})
         self.values = dict(values or {})  # parameter values used
 
     @property
@@ -113,14 +118,28 @@ class Scenario:
         """This scenario's service settings that `system` lacks ('gateway NAME=value')."""
         return _overrides.missing(system, self.spec.system)
 
+    def needs(self, runtime: str) -> str | None:
+        """'needs RUNTIME=swarm' when the scenario's `runtimes:` leave `runtime` out; else None."""
+        wanted = self.spec.runtimes
+        if wanted is None or runtime in wanted:
+            return None
+        return f"needs RUNTIME={' or RUNTIME='.join(wanted)}"
+
     def check_runtime(self, runtime: str) -> None:
         """ConfigError naming the first fault this runtime cannot inject, or
-        service settings it cannot apply."""
+        service settings it cannot apply, or the scenario's own `runtimes:`
+        when they leave this runtime out."""
+        needs = self.needs(runtime)
+        if needs:
+            raise ConfigError(self.path, self.lines.get("runtimes"), "runtimes", f"{needs} (this is the {runtime} runtime)")
         _overrides.refuse_on(runtime, self.spec.system, self.path)
         for i, fault in enumerate(self.faults):
             if isinstance(fault, OnlyOn) and runtime not in fault.runtimes:
-                raise ConfigError(self.path, None, f"faults[{i}].kind",
+                raise ConfigError(self.path, self.lines.get(f"faults[{i}].kind"), f"faults[{i}].kind",
                                   f"{fault.kind} works on the {' and '.join(sorted(fault.runtimes))} runtime only, not {runtime}")
+            if getattr(fault, "replicas", None) is not None and runtime != "swarm":
+                raise ConfigError(self.path, self.lines.get(f"faults[{i}].replicas"), f"faults[{i}].replicas",
+                                  f"acts on replicas, which only the swarm runtime runs: needs RUNTIME=swarm, not {runtime}")
 
     def blind_spots(self, system: System) -> list[str]:
         """One warning per check that cannot be judged on `system`: its verdict
@@ -220,7 +239,11 @@ def _scenario(source: Source, system: System, params: Mapping[str, Any] | None, 
     source = dataclasses.replace(source, data=data)
     spec = validate(_scenario_model(), source, scenario_vocabulary())
     _cross_check(spec, source, system, named_by_file)
-    return Scenario(spec, source.path, values)
+    lines = {"runtimes": source.line_of(("runtimes",))}
+    for i, _ in enumerate(spec.faults):
+        for field in ("kind", "replicas"):
+            lines[f"faults[{i}].{field}"] = source.line_of(("faults", i, field))
+    return Scenario(spec, source.path, values, lines)
 
 
 def user_env() -> Mapping[str, str]:

@@ -211,6 +211,14 @@ class DockerSpec(Model):
     proxies: str = Field(description="the proxy list Toxiproxy loads inside that network")
 
 
+class SwarmSpec(Model):
+    """How the system runs as a Docker Swarm stack (the swarm runtime), built
+    on the docker: section: the stack is derived from its compose file."""
+
+    stack: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$", description="the stack's name (with a port offset: NAME-OFFSET)")
+    replicas: dict[str, int] = Field(default={}, description="service -> replicas (1 when not named); REPLICAS=N overrides every count here")
+
+
 class ExploreSpec(Model):
     """How `chaos explore` compresses time on this system (docs/explore.md)."""
 
@@ -231,6 +239,7 @@ class SystemSpec(Model):
     variables: dict[str, VariableSpec] = {}
     scenarios: str = "scenarios"
     docker: DockerSpec | None = None
+    swarm: SwarmSpec | None = None
     explore: ExploreSpec = ExploreSpec()
 
 

@@ -1,6 +1,8 @@
 """The runtime contract, against real processes and real containers.
 Parametrized over the backends so they cannot drift: every test that takes
-`runtime` (or `kind`) runs on the local runtime and on the Docker runtime."""
+`runtime` (or `kind`) runs on the local runtime and on the Docker runtime,
+and test_swarm.py runs them on the swarm runtime (on one stack for its
+module: deploying it takes 20-30 s)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ def kind(request) -> str:
 
 @pytest.fixture
 def runtime(kind, system, tmp_path):
+    """A runtime with the system up; tests read URLs from `runtime.system`
+    (the swarm one's ports move with $CHAOS_PORT_OFFSET)."""
     rt = make_runtime(kind, system, tmp_path / "state", {"CHAOS_BREAKERS": "on"})
     rt.up()
     yield rt
@@ -48,14 +52,16 @@ def health(system, name: str, timeout: float = 1.0) -> int | str:
         return "refused"
 
 
-def test_up_starts_every_unit_healthy_and_is_idempotent(runtime, system):
+def test_up_starts_every_unit_healthy_and_is_idempotent(runtime):
+    system = runtime.system
     for name in system.services:
         assert runtime.status(name) is Status.RUNNING
         assert health(system, name) == 200
     assert runtime.up() == []  # all already running: nothing started again
 
 
-def test_kill_makes_callers_see_refusals_and_start_brings_it_back(runtime, system):
+def test_kill_makes_callers_see_refusals_and_start_brings_it_back(runtime):
+    system = runtime.system
     runtime.kill("orders")
     assert runtime.status("orders") is Status.STOPPED
     assert health(system, "orders") == "refused"
@@ -64,7 +70,8 @@ def test_kill_makes_callers_see_refusals_and_start_brings_it_back(runtime, syste
     assert runtime.status("orders") is Status.RUNNING and health(system, "orders") == 200
 
 
-def test_pause_freezes_so_callers_time_out_and_resume_thaws(runtime, system):
+def test_pause_freezes_so_callers_time_out_and_resume_thaws(runtime):
+    system = runtime.system
     runtime.pause("orders")
     assert runtime.status("orders") is Status.PAUSED
     assert health(system, "orders", timeout=0.5) == "timeout"
@@ -73,7 +80,8 @@ def test_pause_freezes_so_callers_time_out_and_resume_thaws(runtime, system):
     assert health(system, "orders", timeout=5) == 200
 
 
-def test_restart_gives_a_new_process(runtime, system):
+def test_restart_gives_a_new_process(runtime):
+    system = runtime.system
     before = runtime.identity("inventory")
     assert before is not None
     runtime.restart("inventory")
@@ -81,9 +89,10 @@ def test_restart_gives_a_new_process(runtime, system):
     assert health(system, "inventory") == 200
 
 
-def test_a_paused_unit_can_be_killed_and_comes_back_running(runtime, system):
+def test_a_paused_unit_can_be_killed_and_comes_back_running(runtime):
     """Docker thaws a paused container as it kills it: either way the unit
     must end up stopped, not paused, and start cleanly."""
+    system = runtime.system
     runtime.pause("orders")
     runtime.kill("orders")
     assert runtime.status("orders") is Status.STOPPED and runtime.identity("orders") is None
@@ -101,7 +110,8 @@ def test_acting_on_a_stopped_or_unknown_unit_is_a_setup_error(runtime):
         runtime.status("nope")
 
 
-def test_data_survives_a_kill(runtime, system):
+def test_data_survives_a_kill(runtime):
+    system = runtime.system
     gateway = system.entrypoint.base_url
     order = requests.post(f"{gateway}/api/orders", json={"user_id": 1, "sku": "SKU-1", "quantity": 1}, timeout=5)
     assert order.status_code == 201, order.text
@@ -131,6 +141,11 @@ def test_it_never_signals_a_process_it_did_not_start(system, tmp_path):
 
 def test_a_port_taken_by_a_stranger_is_a_clear_setup_error(kind, system, tmp_path):
     import socket
+
+    if kind == "swarm":  # beside test_swarm.py's stack: ports and a stack name of their own
+        from chaos.spec.ports import shifted
+
+        system = shifted(system, int(os.environ.get("CHAOS_PORT_OFFSET") or 0) + 50)
 
     port = system.services["users"].port
     with socket.socket() as s:
