@@ -120,10 +120,10 @@ setup-prometheus: ## install Debian's prometheus for the agent's metrics scrape 
 		echo "  install it: sudo apt-get install -y prometheus, or set PROMETHEUS=/path/to/prometheus"; fi
 
 test: setup setup-redis setup-chromium setup-prometheus docker-ready ## unit and integration tests, local and Docker runtimes (runs real scenarios)
-	$(PY) -m pytest -m "not long" $(PYTEST_ARGS)
+	tests/lanes.sh $(PY) "not long" $(PYTEST_ARGS)
 
 test-long: setup setup-redis setup-chromium setup-prometheus docker-ready ## make test plus the long form: every repeat it leaves out
-	$(PY) -m pytest $(PYTEST_ARGS)
+	tests/lanes.sh $(PY) "" $(PYTEST_ARGS)
 
 unit: setup ## the fast tests only
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
