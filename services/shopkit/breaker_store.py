@@ -69,13 +69,24 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
     trial at a time and a local fallback (see the module docstring)."""
 
     def __init__(self, client: redis.Redis, namespace: str, state: str = pybreaker.STATE_CLOSED,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, fresh: bool = False) -> None:
         self._local = pybreaker.CircuitMemoryStorage(state)
         self._clock = clock
         self._down_until = 0.0
         self._warned = False
         self._mutex = threading.Lock()
         super().__init__(state, client, namespace=namespace)
+        if fresh:
+            self.start_afresh()
+
+    def start_afresh(self) -> None:
+        """Forget what Redis holds for this breaker: closed, no failures, no
+        trial. For a service started anew (see `make_storage`)."""
+        keys = [self._namespace(k) for k in ("opened_at", "trial")]
+        self._try(lambda: self._redis.delete(*keys), lambda: None)
+        self.state = self._initial_state
+        self.reset_counter()
+        self.reset_success_counter()
 
     # -- Redis, or the local copy ----------------------------------------------
 
@@ -222,12 +233,19 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
         self._try(lambda: self._redis.delete(self._namespace("trial")), lambda: None)
 
 
-def make_storage(config: Mapping[str, Any], breaker: str, client: redis.Redis | None) -> pybreaker.CircuitBreakerStorage:
+def make_storage(config: Mapping[str, Any], breaker: str, client: redis.Redis | None,
+                 fresh: bool = False) -> pybreaker.CircuitBreakerStorage:
     """The storage config BREAKER_STORAGE names for the breaker `breaker`:
-    process memory, or Redis under `shop:<SERVICE_NAME>:<breaker>`."""
+    process memory, or Redis under `shop:<SERVICE_NAME>:<breaker>`. With
+    `fresh`, a Redis breaker starts closed whatever Redis held: the service
+    is starting anew (gunicorn's master builds the app once, before forking;
+    a worker it replaces later is forked, not built, and shares what the
+    others hold), and a service started anew starts with closed breakers,
+    as one with its breakers in memory does. The shop runs one instance of
+    each service; instances sharing one Redis would not want this."""
     if config["BREAKER_STORAGE"] == "memory" or client is None:
         return pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-    return SharedStorage(client, f"shop:{config['SERVICE_NAME']}:{breaker}")
+    return SharedStorage(client, f"shop:{config['SERVICE_NAME']}:{breaker}", fresh=fresh)
 
 
 def client_for(config: Mapping[str, Any]) -> redis.Redis | None:

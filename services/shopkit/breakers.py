@@ -218,8 +218,10 @@ class BreakerBoard:
         BREAKER_STORAGE (memory, or redis at REDIS_URL: every worker of the
         service shares each breaker). ValueError naming a bad key."""
         client = breaker_store.client_for(config)
+        # fresh: the app is built when the service starts (in gunicorn's master,
+        # before the fork), and a service started anew starts with closed breakers.
         return cls(agent, fail_max=config["BREAKER_FAIL_MAX"], reset_timeout=config["BREAKER_RESET_TIMEOUT"],
-                   storage=lambda name: breaker_store.make_storage(config, name, client))
+                   storage=lambda name: breaker_store.make_storage(config, name, client, fresh=True))
 
     def add(
         self, name: str, exclude: Iterable[type[BaseException] | Callable[[BaseException], bool]] = ()

@@ -114,6 +114,26 @@ def test_breaker_recovers_needs_every_worker_that_opened_to_close(system):
     assert verdict.status == "pass" and "all 2 workers that opened" in verdict.evidence
 
 
+def test_a_worker_closing_with_a_shared_breaker_recovers_without_its_own_trial(system):
+    """Redis storage: one worker's trial closes the breaker for all; the
+    others go from open to closed when they next read it."""
+    h = workers_run({pid: 8.3 for pid in PIDS}, closes={101: 22.0})
+    for i, pid in enumerate((102, 103, 104)):
+        h.append(Transition(BREAKER, "open", "closed", T0 + 22.1 + i * 0.1, T0 + 22.1 + i * 0.1, pid))
+    verdict = BreakerRecovers(kind="breaker_recovers", breaker=BREAKER).evaluate(h, system)
+    assert verdict.status == "pass", verdict.evidence
+    assert "3 of them closed with the shared breaker" in verdict.evidence and "pids 102, 103, 104" in verdict.evidence
+
+
+def test_open_to_closed_with_no_trial_nearby_is_still_not_a_recovery(system):
+    """A breaker of its own cannot close without its own half-open: a close
+    long after another worker's trial (or with none) proves no recovery."""
+    h = workers_run({101: 8.3, 102: 8.3}, closes={101: 22.0})
+    h.append(Transition(BREAKER, "open", "closed", T0 + 24.0, T0 + 24.0, 102))
+    verdict = BreakerRecovers(kind="breaker_recovers", breaker=BREAKER).evaluate(h, system)
+    assert verdict.status == "fail" and "pid 102 closed" in verdict.evidence and "not via half-open" in verdict.evidence
+
+
 def test_breaker_reopens_fails_when_one_worker_closes_on_a_trial_during_the_fault(system):
     h = workers_run({101: 8.3, 102: 8.4})
     for pid, new in ((101, "open"), (102, "closed")):

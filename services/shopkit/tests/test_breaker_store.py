@@ -265,3 +265,18 @@ def test_memory_storage_is_one_breaker_per_worker():
     assert adapt(breaker, "orders").observed_by == "listener"
     with pytest.raises(ValueError, match="BREAKER_STORAGE='disk'"):
         breaker_store.client_for({"BREAKER_STORAGE": "disk"})
+
+
+def test_a_service_started_anew_starts_closed_and_a_replaced_worker_shares(redis_url):
+    """What restore and the checks rely on: restarting a service closes its
+    breakers, as it does with memory storage. A worker gunicorn replaces is
+    forked from the master, not built: it shares the open breaker."""
+    a = worker(redis_url)
+    trip(a)
+    forked = worker(redis_url)  # built like a storage a forked worker inherits: not fresh
+    assert forked.current_state == "open"
+    config = {"BREAKER_STORAGE": "redis", "SERVICE_NAME": "gateway"}
+    restarted = GuardedBreaker(name="orders", fail_max=3, state_storage=breaker_store.make_storage(
+        config, "orders", redis_client(redis_url), fresh=True))
+    assert restarted.current_state == a.current_state == "closed" and restarted.fail_counter == 0
+    assert a.call(ok) == "ok"
