@@ -32,11 +32,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, jsonify, request
 
 from chaos.agent.settings import switch
+from chaos.agent.shared_assault import SharedAssault
 
 KINDS = ("error", "exception", "latency")
 DEFAULT_URL = "/_chaos/assaults"
@@ -188,27 +190,40 @@ class AssaultState:
         self._since: float | None = None
         self._matched = 0
         self._injected = 0
+        # Where a multi-process server's workers share one assault (the
+        # agent sets it: chaos.agent.shared_assault); None: this process alone.
+        self.shared_dir: Callable[[], Path | None] | None = None
+        self._store: SharedAssault | None = None
+        self._id: str | None = None
 
     def set(self, assault: Assault) -> dict[str, Any]:
         """Make `assault` the active one, counters from zero; returns the new state."""
         with self._lock:
+            store = self._sync()
             self._assault, self._since = assault, time.time()
             self._matched = self._injected = 0
-            return self._snapshot()
+            if store is not None:
+                body = {k: v for k, v in assault.to_json().items() if v is not None}
+                self._id = store.write(body, self._since)
+            return self._snapshot(store)
 
     def clear(self) -> dict[str, Any]:
         """Stop any assault; returns the state it had just before (with its counters)."""
         with self._lock:
-            before = self._snapshot()
+            store = self._sync()
+            before = self._snapshot(store)
             self._assault = self._since = None
             self._matched = self._injected = 0
+            if store is not None:
+                self._id = store.write(None, None)
             return before
 
     def snapshot(self) -> dict[str, Any]:
         """`{"active", "assault", "since", "matched", "injected"}`: what runs now and how
-        many requests matched its path and were assaulted since it was set."""
+        many requests matched its path and were assaulted since it was set
+        (by every worker, where they share one assault)."""
         with self._lock:
-            return self._snapshot()
+            return self._snapshot(self._sync())
 
     def draw(self, path: str) -> Assault | None:
         """The assault to inflict on a request for `path`, or None to leave it alone.
@@ -217,22 +232,50 @@ class AssaultState:
         `share`, independently of the others.
         """
         with self._lock:
+            store = self._sync()
             assault = self._assault
             if assault is None or not assault.targets(path):
                 return None
             self._matched += 1
-            if self._rng.random() >= assault.share:
-                return None
-            self._injected += 1
-            return assault
+            hit = self._rng.random() < assault.share
+            if hit:
+                self._injected += 1
+            if store is not None and self._id is not None:
+                store.publish_counts(self._id, self._matched, self._injected)
+            return assault if hit else None
 
-    def _snapshot(self) -> dict[str, Any]:
+    def _sync(self) -> SharedAssault | None:
+        """The shared store, with this worker's assault brought up to date
+        from it; None without one. Called with the lock held."""
+        where = self.shared_dir() if self.shared_dir is not None else None
+        if where is None:
+            return None
+        if self._store is None or self._store.dir != where:
+            self._store = SharedAssault(where)
+        content = self._store.changed()
+        if content is not None and content["id"] != self._id:
+            if self._id is not None and self._assault is not None:
+                self._store.publish_counts(self._id, self._matched, self._injected, force=True)
+            body = content.get("assault")
+            try:
+                self._assault = Assault.from_json(body) if body else None
+            except InvalidAssault:
+                self._assault = None  # not ours to trust: another version wrote it
+            self._since = content.get("since") if self._assault is not None else None
+            self._id = content["id"]
+            self._matched = self._injected = 0
+        return self._store
+
+    def _snapshot(self, store: SharedAssault | None = None) -> dict[str, Any]:
+        matched, injected = self._matched, self._injected
+        if store is not None and self._id is not None:
+            matched, injected = store.totals(self._id, (matched, injected))
         return {
             "active": self._assault is not None,
             "assault": None if self._assault is None else self._assault.to_json(),
             "since": self._since,
-            "matched": self._matched,
-            "injected": self._injected,
+            "matched": matched,
+            "injected": injected,
         }
 
 

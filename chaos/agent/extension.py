@@ -204,6 +204,9 @@ class ChaosAgent:
         if self._runtime is not None:
             raise RuntimeError("this ChaosAgent already serves another app; make one per app")
         runtime = Runtime(settings, Poller(self.poll_interval), assaults=assaults.AssaultState(self.rng))
+        # Every worker of a multi-process server inflicts the one assault set
+        # through any of them (chaos.agent.shared_assault).
+        runtime.assaults.shared_dir = lambda: (group.dir if (group := runtime.log.group()) else None)
         app.extensions[EXTENSION] = self
         app.register_blueprint(views.blueprint(runtime))
         assaults.install(app, runtime.assaults, url=f"{settings.prefix}/assaults",

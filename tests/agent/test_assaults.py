@@ -103,7 +103,7 @@ def test_the_module_imports_only_flask_and_the_standard_library():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported - {"__future__", "flask", "chaos"} <= {
-        "math", "os", "random", "re", "threading", "time", "collections", "dataclasses", "typing"
+        "math", "os", "random", "re", "threading", "time", "collections", "dataclasses", "typing", "pathlib"
     }, imported
 
 
