@@ -65,10 +65,13 @@ def scenario_vocabulary() -> set[str]:
 class Scenario:
     """A validated scenario. `spec` is the typed file; the rest is derived."""
 
-    def __init__(self, spec: pydantic.BaseModel, path: Path, values: dict[str, Any] | None = None):
+    def __init__(self, spec: pydantic.BaseModel, path: Path, values: dict[str, Any] | None = None,
+                 compose_env: dict[str, dict[str, str]] | None = None):
         self.spec = spec
         self.path = path
         self.values = dict(values or {})  # parameter values used
+        # What the Docker runtime's containers are given (check_runtime).
+        self.compose_env = compose_env
 
     @property
     def name(self) -> str:
@@ -116,7 +119,7 @@ class Scenario:
     def check_runtime(self, runtime: str) -> None:
         """ConfigError naming the first fault this runtime cannot inject, or
         service settings it cannot apply."""
-        _overrides.refuse_on(runtime, self.spec.system, self.path)
+        _overrides.refuse_on(runtime, self.spec.system, self.path, self.compose_env)
         for i, fault in enumerate(self.faults):
             if isinstance(fault, OnlyOn) and runtime not in fault.runtimes:
                 raise ConfigError(self.path, None, f"faults[{i}].kind",
@@ -220,7 +223,8 @@ def _scenario(source: Source, system: System, params: Mapping[str, Any] | None, 
     source = dataclasses.replace(source, data=data)
     spec = validate(_scenario_model(), source, scenario_vocabulary())
     _cross_check(spec, source, system, named_by_file)
-    return Scenario(spec, source.path, values)
+    compose_env = _overrides.compose_environment(system) if spec.system is not None and spec.system.services else None
+    return Scenario(spec, source.path, values, compose_env)
 
 
 def user_env() -> Mapping[str, str]:

@@ -5,6 +5,7 @@ that leaves nothing behind. The shared contract is in test_runtime.py."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -109,6 +110,29 @@ def test_scenario_passes_on_docker_and_kills_only_what_it_says(scenario, nothing
     assert {TOXIPROXY, *system.services} <= {service_of(e) for e in seen if e["Action"] == "destroy"}
 
 
+def test_broker_down_passes_on_docker_with_every_promised_email_sent_once(nothing_left, client, system, tmp_path):
+    """The async path in containers: Redis, the Celery worker and the SMTP
+    sink as units of the compose project, reached through Toxiproxy by name.
+    With users' and orders' proxies to Redis down for 10 s, registrations and
+    orders are answered as fast as before, the relays' breakers open, and
+    every e-mail promised arrives at the sink once after Redis is back. No
+    container is killed: the fault lives in Toxiproxy."""
+    since = time.time()
+    result = chaos("run", "broker-down", "--reports", str(tmp_path))
+    seen = events(client, since, time.time())
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "runtime docker" in out
+    assert "users->redis  closed -> open" in out and "orders->redis  closed -> open" in out
+    (folder,) = [p for p in tmp_path.iterdir() if (p / "verdicts.json").exists()]
+    found = {v["check"]: v for v in json.loads((folder / "verdicts.json").read_text())["verdicts"]}
+    assert all(v["status"] == "pass" for v in found.values()), found
+    delivered = found["promised messages delivered once within 30 s"]["figures"]
+    assert delivered["promised"] > 100 and delivered["missing"] == delivered["doubled"] == 0, delivered
+    assert not [e for e in seen if e["Action"] == "kill"]
+    print("\nbroker-down on docker: " + "; ".join(v["evidence"] for v in found.values()))
+
+
 def test_refuses_a_container_without_our_labels_and_leaves_it_running(nothing_left, client, system, tmp_path):
     """A container that claims to be the project's orders service through the
     compose labels, but lacks ours, is refused by name and left alone; so is
@@ -172,10 +196,10 @@ def test_up_down_through_the_cli_leaves_no_container_network_or_volume(nothing_l
         # Toxiproxy, and each service with the holder of its network namespace.
         assert len(found["containers"]) == 1 + 2 * len(system.services)
         assert found["networks"] == [f"{system.spec.docker.project}_{system.spec.docker.network}"]
-        assert len(found["volumes"]) == 3  # one per service with a database
+        assert len(found["volumes"]) == 5  # one per unit with a database: users, orders, inventory, mailer, notifications
         status = chaos("status")
         assert status.stdout.count("running") == 1 + len(system.services), status.stdout
     finally:
         down = chaos("down")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "stopped gateway, orders, users, inventory, toxiproxy" in down.stdout
+    assert "stopped " + ", ".join(reversed([TOXIPROXY, *system.services])) in down.stdout
