@@ -5,8 +5,9 @@
 #   registry answers (docker/base-image.sh; made once, then reused);
 # - the wheelhouse services/wheels/, filled on the host from PyPI, so image
 #   builds need no network (pip install --no-index --find-links);
-# - flask-chaos/{gateway,users,orders,inventory}:latest from services/*/Dockerfile;
-# - flask-chaos/redis:latest: Debian's redis-server on the same base (docker/redis/);
+# - flask-chaos/{gateway,users,orders,inventory,mailer,notifications}:$CHAOS_IMAGE_TAG
+#   (default latest) from services/*/Dockerfile;
+# - flask-chaos/redis:$CHAOS_IMAGE_TAG: Debian's redis-server on the same base (docker/redis/);
 # - flask-chaos/toxiproxy:2.12.0: upstream's image retagged when it can be
 #   pulled, otherwise built from the go-installed toxiproxy-server.
 # Builds with whichever builder `docker build` has (classic or BuildKit).
@@ -18,6 +19,11 @@ TOXIPROXY_VERSION=2.12.0
 TOXIPROXY_UPSTREAM=ghcr.io/shopify/toxiproxy:$TOXIPROXY_VERSION
 TOXIPROXY_IMAGE=flask-chaos/toxiproxy:$TOXIPROXY_VERSION
 SERVICES=(gateway users orders inventory mailer notifications)
+# The shop's images are tagged CHAOS_IMAGE_TAG (default latest), which
+# compose.yaml reads too: on an engine shared with another checkout (another
+# branch, a swarm stack of the same images) each builds and runs its own tag
+# instead of replacing the images the other's containers start from.
+TAG=${CHAOS_IMAGE_TAG:-latest}
 
 step() { printf '== %s\n' "$*"; }
 
@@ -43,15 +49,15 @@ cp -r chaos/agent chaos/contract services/_agent/chaos/
 find services/_agent -name __pycache__ -prune -exec rm -rf {} +
 
 for s in "${SERVICES[@]}"; do
-  step "flask-chaos/$s"
+  step "flask-chaos/$s:$TAG"
   docker build --quiet --build-arg BASE_IMAGE="$base" --build-arg WHEELHOUSE=1 \
-    -f "services/$s/Dockerfile" -t "flask-chaos/$s:latest" services
+    -f "services/$s/Dockerfile" -t "flask-chaos/$s:$TAG" services
 done
 
-step "flask-chaos/redis"
+step "flask-chaos/redis:$TAG"
 # Debian's redis-server on the same base (docker/redis/Dockerfile); its only
 # network is the Debian mirror, which the debootstrapped base came from too.
-docker build --quiet --build-arg BASE_IMAGE="$base" -t flask-chaos/redis:latest docker/redis
+docker build --quiet --build-arg BASE_IMAGE="$base" -t "flask-chaos/redis:$TAG" docker/redis
 
 step "$TOXIPROXY_IMAGE"
 if [ "${CHAOS_NO_PULL:-0}" != 1 ] && timeout 60 docker pull --quiet "$TOXIPROXY_UPSTREAM" >/dev/null 2>&1; then

@@ -70,8 +70,46 @@ def missing(system: System, overrides: SystemOverrides | None) -> list[str]:
             if name in system.services and system.services[name].env.get(key) != value]
 
 
-def refuse_on(runtime: str, overrides: SystemOverrides | None, path) -> None:  # type: ignore[no-untyped-def]
-    """ConfigError when `runtime` cannot honour the overrides: the Docker runtime takes env from its compose file."""
-    if overrides is not None and overrides.services and runtime != "local":
-        raise ConfigError(path, None, "system", f"settings for the services work on the local runtime only, not {runtime} "
-                                                f"(its containers take their env from the compose file)")
+def refuse_on(runtime: str, overrides: SystemOverrides | None, path, compose_env: dict[str, dict[str, str]] | None = None) -> None:  # type: ignore[no-untyped-def]
+    """ConfigError when `runtime` cannot honour the overrides. The Docker
+    runtime takes its containers' env from the compose file (`compose_env`,
+    see `compose_environment`): a setting that file already gives the
+    service is honoured as it stands; any other is refused, naming it."""
+    if overrides is None or not overrides.services or runtime == "local":
+        return
+    if runtime == "docker" and compose_env is not None:
+        for name, o in overrides.services.items():
+            for key, value in o.env.items():
+                have = compose_env.get(name, {}).get(key)
+                if have != value:
+                    says = f"sets {key}={have}" if have is not None else f"does not set {key}"
+                    raise ConfigError(path, None, f"system.services.{name}.env.{key}",
+                                      f"the Docker runtime takes its containers' env from the compose file, which {says} "
+                                      f"for {name}, not {value}: run it on the local runtime, or set it in the compose file")
+        return
+    raise ConfigError(path, None, "system", f"settings for the services work on the local runtime only, not {runtime} "
+                                            f"(its containers take their env from the compose file)")
+
+
+def compose_environment(system: System) -> dict[str, dict[str, str]] | None:
+    """The environment the system's compose file gives each service, by
+    service (`KEY=value` items of a list, or a mapping); a variable passed
+    through from the caller (`- KEY`) is left out: its value is unknown here.
+    None when the system has no docker: section or its compose file cannot be
+    read (the system file's own checks report that)."""
+    if system.spec.docker is None:
+        return None
+    import yaml
+
+    try:
+        services = yaml.safe_load((system.root / system.spec.docker.compose).read_text()).get("services") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    out: dict[str, dict[str, str]] = {}
+    for name, spec in services.items():
+        env = spec.get("environment") if isinstance(spec, dict) else None
+        if isinstance(env, dict):
+            out[name] = {str(k): str(v) for k, v in env.items() if v is not None}
+        elif isinstance(env, list):
+            out[name] = dict(str(item).split("=", 1) for item in env if "=" in str(item))
+    return out

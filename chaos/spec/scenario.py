@@ -68,12 +68,14 @@ class Scenario:
     """A validated scenario. `spec` is the typed file; the rest is derived."""
 
     def __init__(self, spec: pydantic.BaseModel, path: Path, values: dict[str, Any] | None = None,
-                 lines: dict[str, int | None] | None = None):
+                 lines: dict[str, int | None] | None = None, compose_env: dict[str, dict[str, str]] | None = None):
         self.spec = spec
         self.path = path
         # The line of a few fields a runtime may refuse ("runtimes", "faults[0].replicas"), for its message.
         self.lines = dict(lines or {})
         self.values = dict(values or {})  # parameter values used
+        # What the Docker runtime's containers are given (check_runtime).
+        self.compose_env = compose_env
 
     @property
     def name(self) -> str:
@@ -132,7 +134,7 @@ class Scenario:
         needs = self.needs(runtime)
         if needs:
             raise ConfigError(self.path, self.lines.get("runtimes"), "runtimes", f"{needs} (this is the {runtime} runtime)")
-        _overrides.refuse_on(runtime, self.spec.system, self.path)
+        _overrides.refuse_on(runtime, self.spec.system, self.path, self.compose_env)
         for i, fault in enumerate(self.faults):
             if isinstance(fault, OnlyOn) and runtime not in fault.runtimes:
                 raise ConfigError(self.path, self.lines.get(f"faults[{i}].kind"), f"faults[{i}].kind",
@@ -243,7 +245,8 @@ def _scenario(source: Source, system: System, params: Mapping[str, Any] | None, 
     for i, _ in enumerate(spec.faults):
         for field in ("kind", "replicas"):
             lines[f"faults[{i}].{field}"] = source.line_of(("faults", i, field))
-    return Scenario(spec, source.path, values, lines)
+    compose_env = _overrides.compose_environment(system) if spec.system is not None and spec.system.services else None
+    return Scenario(spec, source.path, values, lines, compose_env)
 
 
 def user_env() -> Mapping[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -115,6 +116,8 @@ def docker_unavailable(system) -> str | None:
         return str(e)
     compose = yaml.safe_load((system.root / system.spec.docker.compose).read_text())
     for image in [spec["image"] for spec in compose["services"].values()]:
+        # As compose reads it: ${CHAOS_IMAGE_TAG:-latest} (docker/images.sh).
+        image = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m[1]) or m[2], image)
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:

@@ -5,8 +5,12 @@ that leaves nothing behind. The shared contract is in test_runtime.py."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,6 +73,34 @@ def events(client, since: float, until: float) -> list[dict]:
     return [e for e in found if not e["Action"].startswith(("exec_", "health_status"))]
 
 
+@contextmanager
+def watching_events(client) -> Iterator[list[dict]]:
+    """Container events while the block runs, read live as they happen.
+    Asking afterwards (since/until) reads the engine's ring of recent events,
+    about a thousand: fifteen containers' healthchecks every 2 s (and another
+    stack's on the same engine) push a scenario's SIGKILL out of it within a
+    minute."""
+    found: list[dict] = []
+    stream = client.events(decode=True, filters={"type": "container"})  # subscribed on return
+
+    def read() -> None:
+        try:
+            for e in stream:
+                if not e["Action"].startswith(("exec_", "health_status")):
+                    found.append(e)
+        except Exception:  # noqa: BLE001 - the stream closed under us: done
+            pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield found
+    finally:
+        time.sleep(0.5)  # let the engine publish what the block's last act caused
+        stream.close()
+        reader.join(5)
+
+
 def service_of(event: dict) -> str:
     return event["Actor"]["Attributes"].get("io.flask-chaos.service", "?")
 
@@ -97,9 +129,8 @@ def test_scenario_passes_on_docker_and_kills_only_what_it_says(scenario, nothing
     """Every scenario that passes on the local runtime passes on Docker, and
     the only SIGKILLs the engine saw are the ones the scenario's kill faults
     name (order-slow has none: its latency lives in Toxiproxy)."""
-    since = time.time()
-    result = chaos("run", scenario, "--reports", str(tmp_path))
-    seen = events(client, since, time.time())
+    with watching_events(client) as seen:
+        result = chaos("run", scenario, "--reports", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "runtime docker" in result.stdout and "gateway->orders  closed -> open" in result.stdout
     kills = [service_of(e) for e in seen if e["Action"] == "kill" and e["Actor"]["Attributes"].get("signal") == "9"]
@@ -107,6 +138,29 @@ def test_scenario_passes_on_docker_and_kills_only_what_it_says(scenario, nothing
     assert kills == wanted
     # The run started the stack, so it removed it again: seen as destroy events.
     assert {TOXIPROXY, *system.services} <= {service_of(e) for e in seen if e["Action"] == "destroy"}
+
+
+def test_broker_down_passes_on_docker_with_every_promised_email_sent_once(nothing_left, client, system, tmp_path):
+    """The async path in containers: Redis, the Celery worker and the SMTP
+    sink as units of the compose project, reached through Toxiproxy by name.
+    With users' and orders' proxies to Redis down for 10 s, registrations and
+    orders are answered as fast as before, the relays' breakers open, and
+    every e-mail promised arrives at the sink once after Redis is back. No
+    container is killed: the fault lives in Toxiproxy."""
+    with watching_events(client) as seen:
+        result = chaos("run", "broker-down", "--reports", str(tmp_path))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "runtime docker" in out
+    assert "users->redis  closed -> open" in out and "orders->redis  closed -> open" in out
+    (folder,) = [p for p in tmp_path.iterdir() if (p / "verdicts.json").exists()]
+    found = {v["check"]: v for v in json.loads((folder / "verdicts.json").read_text())["verdicts"]}
+    assert all(v["status"] == "pass" for v in found.values()), found
+    delivered = found["promised messages delivered once within 30 s"]["figures"]
+    assert delivered["promised"] > 100 and delivered["missing"] == delivered["doubled"] == 0, delivered
+    assert not [service_of(e) for e in seen if e["Action"] == "kill" and e["Actor"]["Attributes"].get("signal") == "9"]
+    assert "redis" in {service_of(e) for e in seen if e["Action"] == "destroy"}  # the events were read
+    print("\nbroker-down on docker: " + "; ".join(v["evidence"] for v in found.values()))
 
 
 def test_refuses_a_container_without_our_labels_and_leaves_it_running(nothing_left, client, system, tmp_path):
@@ -172,10 +226,10 @@ def test_up_down_through_the_cli_leaves_no_container_network_or_volume(nothing_l
         # Toxiproxy, and each service with the holder of its network namespace.
         assert len(found["containers"]) == 1 + 2 * len(system.services)
         assert found["networks"] == [f"{system.spec.docker.project}_{system.spec.docker.network}"]
-        assert len(found["volumes"]) == 3  # one per service with a database
+        assert len(found["volumes"]) == 5  # one per unit with a database: users, orders, inventory, mailer, notifications
         status = chaos("status")
         assert status.stdout.count("running") == 1 + len(system.services), status.stdout
     finally:
         down = chaos("down")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "stopped gateway, orders, users, inventory, toxiproxy" in down.stdout
+    assert "stopped " + ", ".join(reversed([TOXIPROXY, *system.services])) in down.stdout

@@ -146,3 +146,20 @@ def test_junit_time_keeps_to_the_schema(tmp_path):
 def test_repeat_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         Nightly(["a"], 0, lambda *a: None, tmp_path)  # type: ignore[arg-type, return-value]
+
+
+def test_the_nightly_on_docker_runs_every_scenario_of_the_library(system):
+    """`make nightly RUNTIME=docker` leaves out only what Docker cannot run:
+    in this library nothing, the async path's scenarios and
+    per-worker-breakers (whose storage=redis the compose file gives the
+    gateway) included."""
+    from chaos.cli import _runs_on
+    from chaos.spec.scenario import list_scenarios
+    from chaos.ui.console import Console
+
+    said: list[str] = []
+    console = Console()
+    console.say = said.append  # type: ignore[method-assign]
+    names = list_scenarios(system)
+    assert {"broker-down", "worker-killed", "smtp-slow", "redis-slow", "per-worker-breakers", "breaker-store-down"} <= set(names)
+    assert [n for n in names if not _runs_on(n, system, "docker", console)] == [] and said == []

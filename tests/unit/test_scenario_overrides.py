@@ -57,7 +57,19 @@ def test_a_wrong_block_is_refused_with_file_line_and_field(system, tmp_path, ser
 def test_the_docker_runtime_refuses_it_before_anything_starts(system, tmp_path):
     s = load_scenario(scenario(tmp_path, 'gateway: {env: {X: "1"}}\n'), system)
     s.check_runtime("local")
+    with pytest.raises(ConfigError, match="system.services.gateway.env.X: .*compose file, which does not set X for gateway, not 1"):
+        s.check_runtime("docker")
     with pytest.raises(ConfigError, match="local runtime only"):
+        s.check_runtime("kubernetes")  # a runtime with no compose file to compare with
+
+
+def test_on_docker_a_setting_the_compose_file_already_gives_is_honoured_and_another_refused(system, tmp_path):
+    """per-worker-breakers' storage=redis is what compose.yaml gives the
+    gateway, so it runs on Docker; storage=memory would be silently ignored
+    there, so it is refused, naming what compose sets."""
+    load_scenario(scenario(tmp_path, 'gateway: {env: {SHOP_BREAKER_STORAGE: redis}}\n'), system).check_runtime("docker")
+    s = load_scenario(scenario(tmp_path, 'gateway: {env: {SHOP_BREAKER_STORAGE: memory}}\n'), system)
+    with pytest.raises(ConfigError, match="which sets SHOP_BREAKER_STORAGE=redis for gateway, not memory"):
         s.check_runtime("docker")
 
 
