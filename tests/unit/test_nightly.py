@@ -150,7 +150,7 @@ def test_repeat_must_be_positive(tmp_path):
 
 def test_the_nightly_on_docker_runs_every_scenario_of_the_library(system):
     """`make nightly RUNTIME=docker` leaves out only what Docker cannot run:
-    in this library nothing, the async path's scenarios and
+    the swarm's replica scenarios, saying so; the async path's scenarios and
     per-worker-breakers (whose storage=redis the compose file gives the
     gateway) included."""
     from chaos.cli import _runs_on
@@ -162,4 +162,6 @@ def test_the_nightly_on_docker_runs_every_scenario_of_the_library(system):
     console.say = said.append  # type: ignore[method-assign]
     names = list_scenarios(system)
     assert {"broker-down", "worker-killed", "smtp-slow", "redis-slow", "per-worker-breakers", "breaker-store-down"} <= set(names)
-    assert [n for n in names if not _runs_on(n, system, "docker", console)] == [] and said == []
+    swarm_only = ["all-replicas-down", "one-replica-down", "rolling-restart"]
+    assert [n for n in names if not _runs_on(n, system, "docker", console)] == swarm_only
+    assert len(said) == 3 and all("needs RUNTIME=swarm" in line for line in said), said
