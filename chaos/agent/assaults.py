@@ -255,7 +255,7 @@ class AssaultState:
         content = self._store.changed()
         if content is not None and content["id"] != self._id:
             if self._id is not None and self._assault is not None:
-                self._store.publish_counts(self._id, self._matched, self._injected, force=True)
+                self._store.publish_counts(self._id, self._matched, self._injected)
             body = content.get("assault")
             try:
                 self._assault = Assault.from_json(body) if body else None

@@ -13,8 +13,10 @@ workers share a directory (chaos.agent.workers), the assault lives there:
 - every worker reads it again when it changed: one `stat` per assaulted
   request's check, which sees the replace (a new inode);
 - `assault-counts/<pid>.json`: each worker's counters for the current id,
-  written at most every COUNTS_INTERVAL while requests match and at once
-  on a clear; a snapshot adds up the counters of the current id.
+  rewritten at every request that matches (a worker may get no request
+  after its last one, so a write put off would never come: the revert's
+  "N of M matching requests hit" would come up short); a snapshot adds up
+  the counters of the current id.
 
 Written by hand on the standard library, like chaos.agent.workers (the agent
 must stay importable with Flask alone).
@@ -24,13 +26,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-COUNTS_INTERVAL = 0.1  # seconds between writes of a worker's counters while requests match
-
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -47,7 +45,6 @@ class SharedAssault:
         self._counts = directory / "assault-counts"
         self._counts.mkdir(parents=True, exist_ok=True)
         self._seen: tuple[int, int, int] | None = None  # inode, size, mtime of the file last read
-        self._written = 0.0
 
     def write(self, body: dict[str, Any] | None, since: float | None) -> str:
         """Make `body` (an assault's JSON, or None for none) every worker's; returns its new id."""
@@ -68,12 +65,8 @@ class SharedAssault:
         self._seen = stat
         return content if isinstance(content, dict) and "id" in content else None
 
-    def publish_counts(self, ident: str, matched: int, injected: int, force: bool = False) -> None:
-        """This worker's counters for assault `ident`, at most every COUNTS_INTERVAL unless `force`."""
-        now = time.monotonic()
-        if not force and now - self._written < COUNTS_INTERVAL:
-            return
-        self._written = now
+    def publish_counts(self, ident: str, matched: int, injected: int) -> None:
+        """This worker's counters for assault `ident`."""
         try:
             _write_atomic(self._counts / f"{os.getpid()}.json",
                           json.dumps({"id": ident, "matched": matched, "injected": injected}))
