@@ -33,5 +33,5 @@ def test_pytest_runs_a_scenario_file_as_one_test_a_check(tmp_path, system):
     for name, case in cases.items():
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
         assert props["status"] == "pass" and props["evidence"], (name, props)
-    assert "opened" in {p.get("name"): p.get("value") for p in cases["breaker gateway->orders opens within 3 s"].iter("property")}["evidence"]
+    assert " open" in {p.get("name"): p.get("value") for p in cases["breaker gateway->orders opens within 3 s"].iter("property")}["evidence"]
     assert_nothing_left_running(system)  # the plugin started the stack, so it stopped it
