@@ -65,7 +65,7 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
     try:
         # One listing of every proxy (with its toxics), then only the calls
         # that change something: a clean system costs one request here.
-        listed = toxiproxy.proxies() or {}
+        listed = (toxiproxy.proxies() or {}) if system.proxies else {}
         for proxy in system.proxies:
             found = listed.get(proxy)
             if found is None:
