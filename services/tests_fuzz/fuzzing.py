@@ -24,6 +24,7 @@ from urllib.parse import quote_from_bytes, urlsplit
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import assume
 from hypothesis import strategies as st
 from marshmallow import Schema
 from requests.structures import CaseInsensitiveDict
@@ -239,6 +240,10 @@ def calls(draw: st.DrawFn, routes: list[Route], aspect: str) -> Call:
 
     if aspect == "paths":
         path = _VARIABLE.sub(lambda _: draw(segments), route.rule)
+        # Werkzeug's test client reads "//x" as a URL with host "x" (and fails
+        # on a host like ".." before the app sees anything): no request a
+        # client sends over a socket, so not ours to fuzz.
+        assume(not path.startswith("//"))
     else:
         path = _VARIABLE.sub(lambda _: str(draw(st.integers(-1, 25))), route.rule)
     if aspect == "bodies":
