@@ -44,7 +44,10 @@ class Containment(Check, JudgesLoad):
         base = requests_in(history, routes, [Window(load_start(history) + self.warmup, faults[0].start)])
         # The whole incident, from the first fault (past the grace) to the last
         # one's end: flapping faults leave gaps, but the damage they do does not.
-        incident = Window(faults[0].start + self.grace, max(f.end for f in faults))
+        # It ends when undoing the last fault began: starting a killed service
+        # again is the toolkit's doing, and its boot (a CPU burst on a small
+        # machine) slows every route alike, the fault's or not.
+        incident = Window(faults[0].start + self.grace, max(f.end if f.reverting_since is None else f.reverting_since for f in faults))
         during = requests_in(history, routes, [incident])
         if len(base) < self.min_requests or len(during) < self.min_requests:
             return self.verdict(

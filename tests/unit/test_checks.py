@@ -83,6 +83,29 @@ def test_containment_fails_when_unaffected_routes_error(system):
     assert v.status == "fail" and "success 0.0%" in v.evidence
 
 
+def test_containment_ends_where_undoing_the_fault_began(system):
+    """Seen on the four-worker shop under load: user reads slowed to 0.56 s
+    while orders, killed, was being started again (its boot a CPU burst on two
+    cores). The restart is the toolkit's doing, not the fault spreading."""
+    import dataclasses
+
+    from chaos.history import History, Request
+
+    from .histories import T0
+
+    def slow_while_restarting(e):
+        if isinstance(e, Request) and e.route == "user" and T0 + 16.0 <= e.t_start < T0 + 18.0:
+            return dataclasses.replace(e, t_end=e.t_start + 0.6)
+        return e
+
+    restarted = History([slow_while_restarting(e) for e in run(reverting_from=16.0)])
+    v = CONTAIN.evaluate(restarted, system)
+    assert v.status == "pass", v.evidence
+    # The same slow reads while the fault still acted are the fault's.
+    acting = History([slow_while_restarting(e) for e in run(reverting_from=17.9)])
+    assert CONTAIN.evaluate(acting, system).status == "fail"
+
+
 def test_containment_tolerates_noise_within_its_bound(system):
     assert CONTAIN.evaluate(run(user_latency_during=0.030), system).status == "pass"
 
