@@ -47,7 +47,7 @@ class Containment(Check, JudgesLoad):
         # It ends when undoing the last fault began: starting a killed service
         # again is the toolkit's doing, and its boot (a CPU burst on a small
         # machine) slows every route alike, the fault's or not.
-        incident = Window(faults[0].start + self.grace, max(f.end if f.reverting_since is None else f.reverting_since for f in faults))
+        incident = Window(faults[0].start + self.grace, max(f.acting_end for f in faults))
         during = requests_in(history, routes, [incident])
         if len(base) < self.min_requests or len(during) < self.min_requests:
             return self.verdict(

@@ -16,15 +16,18 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
 from chaos.clients.http import Session
 from chaos.errors import SetupError
 from chaos.spec.system import System
+
+T = TypeVar("T")
 
 # (connect, read): the agent answers at once unless the service is frozen.
 TIMEOUT = (1.0, 5.0)
@@ -159,6 +162,14 @@ class Agents:
     def services(self) -> list[str]:
         """The services that declare an agent."""
         return [n for n, s in self.system.services.items() if s.agent is not None]
+
+    def ask_each(self, ask: Callable[[str], T]) -> dict[str, T]:
+        """`ask(service)` for every service with an agent, all at once (each
+        answer is a round trip to another process); the first exception raised
+        is raised here."""
+        names = self.services()
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            return dict(zip(names, pool.map(ask, names)))
 
     def client(self, service: str, session: requests.Session | None = None) -> AgentClient:
         """A client for `service`'s agent; SetupError if it declares none."""

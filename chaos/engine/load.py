@@ -58,8 +58,6 @@ DEFAULT_MAX_LAG = 0.1  # seconds of schedule lag p99 beyond which load was not d
 # named in the verdicts when a scenario asks for more.
 KEEPS_TIME_UP_TO = 1500.0
 
-
-
 LOAD_NICE = -5
 
 

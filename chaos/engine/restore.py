@@ -10,7 +10,6 @@ and unit that is ours, so restoring all of them covers any fault.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
@@ -63,28 +62,12 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
     done.resumed = [u for u in [TOXIPROXY, *system.services] if runtime.status(u) is Status.PAUSED]  # up() thaws them
     done.started = runtime.up()
     try:
-        # One listing of every proxy (with its toxics), then only the calls
-        # that change something: a clean system costs one request here.
-        listed = (toxiproxy.proxies() or {}) if system.proxies else {}
-        for proxy in system.proxies:
-            found = listed.get(proxy)
-            if found is None:
-                done.toxics_removed += toxiproxy.clean(proxy)  # not listed: let clean() say why
-                continue
-            for toxic in found.get("toxics") or []:
-                toxiproxy.remove_toxic(proxy, toxic["name"])
-                done.toxics_removed += 1
-            if not found.get("enabled", True):
-                toxiproxy.set_enabled(proxy, True)
-                done.enabled.append(proxy)
+        done.toxics_removed, done.enabled = toxiproxy.clean_all(list(system.proxies))
     except ToxiproxyError as e:
         raise SetupError(str(e)) from None
     done.assaults_stopped = stop_assaults(agents)
     if breakers:
-        # Every agent asked at once: each answer is a round trip to another process.
-        with ThreadPoolExecutor(max_workers=max(1, len(agents.services()))) as pool:
-            stuck_by = dict(zip(agents.services(), pool.map(lambda n: _not_closed(agents.client(n)), agents.services())))
-        for name, stuck in stuck_by.items():
+        for name, stuck in agents.ask_each(lambda n: _not_closed(agents.client(n))).items():
             if stuck:
                 say(f"restarting {name}: breakers {', '.join(stuck)} not closed")
                 runtime.restart(name)

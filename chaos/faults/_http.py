@@ -12,7 +12,6 @@ the first, and reverting the first then leaves the second alone.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +119,4 @@ def stop_assaults(agents: Agents) -> list[str]:
         finally:
             client.close()
 
-    # Every agent asked at once: each answer is a round trip to another process.
-    names = agents.services()
-    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        return [name for name, had in zip(names, pool.map(one, names)) if had]
+    return [name for name, had in agents.ask_each(one).items() if had]

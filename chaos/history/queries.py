@@ -27,11 +27,16 @@ class Window:
     def holds(self, t: float) -> bool:
         return self.start <= t < self.end
 
+    @property
+    def acting_end(self) -> float:
+        """When a fault window's fault stopped acting: when undoing it began.
+        A killed service starting again may answer before its fault's end is
+        recorded (that waits until the service is ready)."""
+        return self.end if self.reverting_since is None else self.reverting_since
+
     def acting(self, t: float) -> bool:
-        """Whether a fault window's fault still acted at `t`: before undoing
-        it began. A killed service starting again may answer before its
-        fault's end is recorded (that waits until the service is ready)."""
-        return self.start <= t < (self.reverting_since if self.reverting_since is not None else self.end)
+        """Whether the fault still acted at `t` (see `acting_end`)."""
+        return self.start <= t < self.acting_end
 
     @property
     def length(self) -> float:

@@ -208,7 +208,17 @@ def test_partition_cuts_a_service_off_and_reconnect_restores_its_name(stack, sys
         assert answer.status_code == 503 and answer.headers.get("X-Fallback") is not None, answer.text
     finally:
         assert handle.revert() == "reconnected orders"
-    assert requests.get(f"{gateway}/api/users/1/orders", timeout=5).status_code == 200
+    # Toxiproxy dials `orders` anew for each connection and Docker's resolver
+    # answers the restored alias at once; the gateway's own answer may still
+    # be one fallback while its pooled connection to the proxy is replaced, so
+    # the claim is "served again within seconds", with the time it took shown.
+    began, answer = time.monotonic(), None
+    while time.monotonic() - began < 5:
+        answer = requests.get(f"{gateway}/api/users/1/orders", timeout=5)
+        if answer.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert answer is not None and answer.status_code == 200, (round(time.monotonic() - began, 2), answer.status_code, answer.text)
     assert requests.get(system.services["orders"].base_url + "/health", timeout=2).status_code == 200
 
 
