@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 import yaml
 
 from chaos.clients.http import Session
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY
+from chaos.runtime.readiness import service_ready
 from chaos.runtime.stack import OUR_PROJECT, OUR_SERVICE, stack_file, toxiproxy_proxies
 from chaos.spec.system import System
 
@@ -295,11 +295,9 @@ class SwarmEngine:
         tasks = self.client.api.tasks(filters={"service": svc.id, "desired-state": "running"})
         if sum(t["Status"]["State"] == "running" for t in tasks) != self.desired(name):
             return False
-        spec = self.system.services[name]
-        try:
-            return self._http.get(spec.base_url + spec.health, timeout=(0.2, 1.0)).status_code == 200
-        except requests.RequestException:
-            return False
+        # Through its access proxy, as the toolkit will reach it: the health
+        # path, or for `health: tcp` (Redis) a connection accepted.
+        return service_ready(self.system.services[name], self._http)
 
     def _wait_gone(self) -> None:
         """Until no service, container or network of the stack is left; then its volumes go."""

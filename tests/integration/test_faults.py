@@ -81,7 +81,7 @@ def test_partition_of_an_edge_stops_data_both_ways(ctx):
 def test_isolating_a_service_cuts_every_edge_into_and_out_of_it(ctx):
     f = fault(kind="partition", service="orders")
     handle = f.apply(ctx)
-    assert sorted(toxics(ctx)) == ["gateway_orders", "orders_inventory"]
+    assert sorted(toxics(ctx)) == ["gateway_orders", "orders_inventory", "orders_redis"]  # in, out to inventory, out to its broker
     assert f.targets(ctx.system) == {"orders"}
     handle.revert()
     assert toxics(ctx) == {}
