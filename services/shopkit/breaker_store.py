@@ -54,6 +54,7 @@ STORAGES = ("memory", "redis")
 RETRY_AFTER = 1.0  # seconds a worker uses its local copy after Redis failed, before asking Redis again
 CONNECT_TIMEOUT = 0.1
 SOCKET_TIMEOUT = 0.25
+FRESH_PATIENCE = 3.0  # seconds a service starting anew tries to clear its breakers' old state in Redis
 log = logging.getLogger(__name__)
 
 
@@ -79,14 +80,37 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
         if fresh:
             self.start_afresh()
 
-    def start_afresh(self) -> None:
+    def start_afresh(self, patience: float = FRESH_PATIENCE) -> bool:
         """Forget what Redis holds for this breaker: closed, no failures, no
-        trial. For a service started anew (see `make_storage`)."""
-        keys = [self._namespace(k) for k in ("opened_at", "trial")]
-        self._try(lambda: self._redis.delete(*keys), lambda: None)
-        self.state = self._initial_state
-        self.reset_counter()
-        self.reset_success_counter()
+        trial. For a service started anew (see `make_storage`). Unlike a
+        guarded call, a start can wait: one write of all of it, tried again
+        for up to `patience` seconds (a store slow for a moment, on a busy
+        machine, must not leave the breaker the last instance opened). False,
+        logged, if Redis never answered: the local copy starts closed, and
+        Redis' old state is taken up again when it answers."""
+        ns = self._namespace
+        give_up = self._clock() + patience
+        while True:
+            try:
+                with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(ns("opened_at"), ns("trial"))
+                    pipe.set(ns("state"), self._initial_state)
+                    pipe.set(ns("fail_counter"), 0)
+                    pipe.set(ns("success_counter"), 0)
+                    pipe.execute()
+                done = True
+                break
+            except RedisError as e:
+                if self._clock() >= give_up:
+                    log.error("breaker store %s unreachable at start (%s): its old state may come back with it",
+                              self._namespace_name, e)
+                    done = False
+                    break
+                time.sleep(0.1)
+        self._local.state = self._initial_state
+        self._local._fail_counter = self._local._success_counter = 0  # noqa: SLF001 - pybreaker's own fields
+        self._local.opened_at = None
+        return done
 
     # -- Redis, or the local copy ----------------------------------------------
 

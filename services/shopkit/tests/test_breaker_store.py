@@ -10,6 +10,7 @@ fail with CI=true.
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -280,3 +281,40 @@ def test_a_service_started_anew_starts_closed_and_a_replaced_worker_shares(redis
         config, "orders", redis_client(redis_url), fresh=True))
     assert restarted.current_state == a.current_state == "closed" and restarted.fail_counter == 0
     assert a.call(ok) == "ok"
+
+
+def test_a_start_anew_waits_out_a_store_that_is_slow_for_a_moment(redis_url):
+    """A busy machine (CI) once left Redis unanswering past the client's
+    0.25 s timeout while the gateway restarted to close an open breaker: the
+    reset was dropped and the new gateway took the old open state back from
+    Redis. A start can wait: the reset is tried again until the store answers."""
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    a = worker(redis_url)
+    trip(a)
+    (pid,) = [int(p) for p in subprocess.run(["pgrep", "-f", f"redis-server 127.0.0.1:{port}"], capture_output=True,
+                                               text=True).stdout.split()]
+    os.kill(pid, signal.SIGSTOP)  # frozen: connections wait, the client times out
+    threading.Timer(0.8, os.kill, (pid, signal.SIGCONT)).start()
+    config = {"BREAKER_STORAGE": "redis", "SERVICE_NAME": "gateway"}
+    began = time.monotonic()
+    restarted = GuardedBreaker(name="orders", fail_max=3, state_storage=breaker_store.make_storage(
+        config, "orders", redis_client(redis_url), fresh=True))
+    assert time.monotonic() - began >= 0.7  # it did wait for the store
+    time.sleep(breaker_store.RETRY_AFTER)  # past the local copy's time: Redis is read again
+    assert restarted.current_state == a.current_state == "closed" and restarted.fail_counter == 0
+
+
+def test_a_start_anew_gives_up_after_its_patience_and_says_so(redis_url, caplog):
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    storage = SharedStorage(redis_client(redis_url), "shop:gateway:orders")
+    (pid,) = [int(p) for p in subprocess.run(["pgrep", "-f", f"redis-server 127.0.0.1:{port}"], capture_output=True,
+                                               text=True).stdout.split()]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        assert storage.start_afresh(patience=0.5) is False
+        assert 0.5 <= time.monotonic() - began < 2.0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert storage._local.state == "closed"  # noqa: SLF001 - the local copy goes on closed
+    assert "unreachable at start" in caplog.text
