@@ -123,7 +123,7 @@ test: setup setup-redis setup-chromium setup-prometheus docker-ready ## unit and
 	tests/lanes.sh $(PY) "not long" $(PYTEST_ARGS)
 
 test-long: setup setup-redis setup-chromium setup-prometheus docker-ready ## make test plus the long form: every repeat it leaves out
-	tests/lanes.sh $(PY) "" $(PYTEST_ARGS)
+	KILL_TRIALS=$${KILL_TRIALS:-3} tests/lanes.sh $(PY) "" $(PYTEST_ARGS)
 
 unit: setup ## the fast tests only
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)

@@ -101,6 +101,7 @@ def test_kill_orders_turns_the_edge_open_on_every_page_within_a_second(demo: Dem
           + ", ".join(f"{r} {h:.1f} -> {f:.1f} ms" for r, (h, f) in drops.items()))
 
 
+@pytest.mark.long  # make test-long: kept out of make test's 20 minutes (see Makefile)
 def test_breakers_off_lets_a_slow_edge_slow_user_reads(demo: Demo):
     with chromium(width=1600, height=1000, bypass_csp=True) as context:
         page = open_dashboard(context, demo.url)

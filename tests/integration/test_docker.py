@@ -124,7 +124,7 @@ def test_a_kill_shows_in_docker_events_as_a_kill_of_orders_only(stack, client):
 
 # orders-http-500s: HTTP faults reach the agent in a container through the
 # port proxy, allowed by the run's agent token (not loopback).
-@pytest.mark.parametrize("scenario", ["order-down", pytest.param("order-slow", marks=pytest.mark.long), "orders-http-500s"])
+@pytest.mark.parametrize("scenario", ["order-down", *(pytest.param(s, marks=pytest.mark.long) for s in ("order-slow", "orders-http-500s"))])
 def test_scenario_passes_on_docker_and_kills_only_what_it_says(scenario, nothing_left, client, system, tmp_path):
     """Every scenario that passes on the local runtime passes on Docker, and
     the only SIGKILLs the engine saw are the ones the scenario's kill faults

@@ -73,6 +73,7 @@ def test_with_breakers_off_it_finds_shrinks_writes_and_the_file_replays_the_same
             found_dir.rmdir()
 
 
+@pytest.mark.long  # make test-long: kept out of make test's 20 minutes (see Makefile)
 def test_with_breakers_on_the_same_schedules_find_nothing_and_the_summary_is_printed(tmp_path):
     result = explore(tmp_path, "on", 2, "--out", str(tmp_path / "found"))
     out = result.stdout + result.stderr

@@ -13,7 +13,7 @@ overlapping faults come and go:
 "Clean" is tests/integration/cleanliness.py; a test here first shows it
 reporting each kind of dirt on a system dirtied by hand.
 
-KILL_TRIALS (default 3) sets the trials per signal; KILL_SEED the seed.
+KILL_TRIALS (default 2; `make test-long` 3) sets the trials per signal; KILL_SEED the seed.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / ".chaos"  # the default state folder, as a user has it
 KILL_ME = Path("tests/scenarios/kill-me.yaml")
 TINY = Path("tests/scenarios/tiny.yaml")
-TRIALS = int(os.environ.get("KILL_TRIALS") or 3)
+TRIALS = int(os.environ.get("KILL_TRIALS") or 2)
 SEED = int(os.environ.get("KILL_SEED") or 20261123)
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
 # From the runner's first line (it has validated and is about to set up) to

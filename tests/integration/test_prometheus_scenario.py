@@ -16,6 +16,7 @@ SYSTEM = ROOT / "examples" / "pybreaker-shop" / "system.yaml"
 FRONT = 18001
 
 
+@pytest.mark.long  # make test-long: kept out of make test's 20 minutes (see Makefile)
 def test_prometheus_sees_the_breaker_open_and_close_during_a_scenario(tmp_path):
     with prometheus_server(tmp_path) as start:
         base = start(FRONT)

@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from .conftest import run_chaos
 
 # The run's ports: $CHAOS_PORT_OFFSET when the caller set one, else a free offset.
@@ -61,6 +63,7 @@ def test_with_memory_storage_each_worker_holds_its_own_and_the_checks_fail(tmp_p
     assert "per-process breakers: the 4 workers of gateway disagreed" in verdicts[AGREE]["evidence"]
 
 
+@pytest.mark.long  # make test-long: kept out of make test's 20 minutes (see Makefile)
 def test_with_the_breaker_store_down_the_shop_keeps_answering(tmp_path):
     done, events, verdicts, folder = _run("breaker-store-down", tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

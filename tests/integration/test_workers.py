@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import ROOT, run_chaos
@@ -48,6 +49,7 @@ def test_four_workers_with_memory_breakers_are_all_seen_and_fail_the_breaker_che
     assert "(worker " in done.stdout  # the live console names the worker of each transition
 
 
+@pytest.mark.long  # make test-long: kept out of make test's 20 minutes (see Makefile)
 def test_the_same_app_under_one_worker_passes_them(tmp_path):
     data = yaml.safe_load(EXAMPLE.read_text())
     root = EXAMPLE.parent
