@@ -94,7 +94,9 @@ def test_kill_orders_turns_the_edge_open_on_every_page_within_a_second(demo: Dem
             time.sleep(0.2)
         assert seen[0] == seen[1], seen
         moves = [line.split(EDGE)[1].strip() for line in seen[0] if EDGE in line][::-1]
-        assert moves[0] == "closed -> open" and moves[-1] == "half-open -> closed", moves
+        # Each worker's copy moves on the page; the one that sent the trial
+        # goes open -> half-open -> closed, the others may see open -> closed.
+        assert moves[0] == "closed -> open" and "half-open -> closed" in moves and moves[-1].endswith("-> closed"), moves
         assert a.errors == [] and b.errors == [], a.errors + b.errors
         assert a.offsite == [] and b.offsite == [], a.offsite + b.offsite
     print(f"\nbutton press -> edge open on the page: {delay * 1000:.0f} ms; median p50 before -> while open: "

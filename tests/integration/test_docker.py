@@ -140,6 +140,7 @@ def test_scenario_passes_on_docker_and_kills_only_what_it_says(scenario, nothing
     assert {TOXIPROXY, *system.services} <= {service_of(e) for e in seen if e["Action"] == "destroy"}
 
 
+@pytest.mark.long  # make test-long: make test keeps order-down on Docker (all eight units up), under 20 minutes
 def test_broker_down_passes_on_docker_with_every_promised_email_sent_once(nothing_left, client, system, tmp_path):
     """The async path in containers: Redis, the Celery worker and the SMTP
     sink as units of the compose project, reached through Toxiproxy by name.

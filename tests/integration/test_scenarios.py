@@ -45,7 +45,7 @@ def clean_stack(system):
     assert_nothing_left_running(system)
 
 
-@pytest.mark.parametrize("scenario", ["order-down", "order-slow", "orders-http-500s"])
+@pytest.mark.parametrize("scenario", ["order-down", "order-slow", pytest.param("orders-http-500s", marks=pytest.mark.long)])
 def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
     result = chaos("run", scenario, "--reports", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
