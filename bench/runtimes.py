@@ -20,6 +20,8 @@ state folder, and stops it again. Needs a Docker engine and `make images`.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import tempfile
 import time
@@ -150,6 +152,17 @@ def _holders_rss(runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     return len(holders), _rss(pids)
 
 
+def _interpolate(text: str) -> str:
+    """Compose's `${NAME}` and `${NAME:-default}` filled from the environment,
+    as compose does (the shop's images are tagged `${CHAOS_IMAGE_TAG:-latest}`)."""
+
+    def one(m: re.Match[str]) -> str:
+        value = os.environ.get(m[1], "")
+        return value or m[3] or "" if m[2] else value
+
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", one, text)
+
+
 def _image_sizes(system) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     import docker
     import yaml
@@ -157,7 +170,7 @@ def _image_sizes(system) -> list[tuple[str, str, str]]:  # type: ignore[no-untyp
     client = docker.from_env()
     compose = yaml.safe_load((system.root / system.spec.docker.compose).read_text())
     rows = []
-    for name in dict.fromkeys(spec["image"] for spec in compose["services"].values()):
+    for name in dict.fromkeys(_interpolate(spec["image"]) for spec in compose["services"].values()):
         image = client.images.get(name)
         parent = _base_size(client, image)
         rows.append((name, f"{image.attrs['Size'] / 1e6:.0f} MB", f"{(image.attrs['Size'] - parent) / 1e6:.0f} MB" if parent else "-"))
