@@ -88,6 +88,13 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
         machine, must not leave the breaker the last instance opened). False,
         logged, if Redis never answered: the local copy starts closed, and
         Redis' old state is taken up again when it answers."""
+        cleared = self._clear_shared(patience)
+        self._local.state = self._initial_state
+        self._local._fail_counter = self._local._success_counter = 0  # noqa: SLF001 - pybreaker's own fields
+        self._local.opened_at = None
+        return cleared
+
+    def _clear_shared(self, patience: float) -> bool:
         ns = self._namespace
         give_up = self._clock() + patience
         while True:
@@ -98,19 +105,13 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
                     pipe.set(ns("fail_counter"), 0)
                     pipe.set(ns("success_counter"), 0)
                     pipe.execute()
-                done = True
-                break
+                return True
             except RedisError as e:
                 if self._clock() >= give_up:
                     log.error("breaker store %s unreachable at start (%s): its old state may come back with it",
                               self._namespace_name, e)
-                    done = False
-                    break
+                    return False
                 time.sleep(0.1)
-        self._local.state = self._initial_state
-        self._local._fail_counter = self._local._success_counter = 0  # noqa: SLF001 - pybreaker's own fields
-        self._local.opened_at = None
-        return done
 
     # -- Redis, or the local copy ----------------------------------------------
 

@@ -23,6 +23,7 @@ import requests
 from chaos.runtime import Status, make_runtime
 
 from ..browser import chromium
+from ..polling import settle
 from .dashboard import (EDGE, Demo, assert_nothing_running, click, now_t, open_dashboard, route_p, start_demo, state_dir,
                         system, wait_edge, edge_state)
 
@@ -85,13 +86,8 @@ def test_kill_orders_turns_the_edge_open_on_every_page_within_a_second(demo: Dem
         # its own entry and the last may come a feed tick after the edge
         # already reads closed, so the pages agree within a few ticks, not at
         # the instant both turned closed.
-        deadline = time.monotonic() + 3
-        while True:
-            seen = [page.evaluate("[...document.querySelectorAll('#timeline li.breaker')].map(li => li.textContent)")
-                    for page in (a, b)]
-            if seen[0] == seen[1] or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        seen, _ = settle(lambda: [page.evaluate("[...document.querySelectorAll('#timeline li.breaker')].map(li => li.textContent)")
+                                  for page in (a, b)], lambda both: both[0] == both[1], within=3)
         assert seen[0] == seen[1], seen
         moves = [line.split(EDGE)[1].strip() for line in seen[0] if EDGE in line][::-1]
         # Each worker's copy moves on the page; the one that sent the trial

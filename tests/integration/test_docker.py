@@ -25,6 +25,7 @@ from chaos.runtime import TOXIPROXY, Status, make_runtime
 from chaos.spec.scenario import load_scenario
 from chaos.clients.toxiproxy import Toxiproxy
 
+from ..polling import settle
 from .conftest import run_chaos
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,13 +214,8 @@ def test_partition_cuts_a_service_off_and_reconnect_restores_its_name(stack, sys
     # answers the restored alias at once; the gateway's own answer may still
     # be one fallback while its pooled connection to the proxy is replaced, so
     # the claim is "served again within seconds", with the time it took shown.
-    began, answer = time.monotonic(), None
-    while time.monotonic() - began < 5:
-        answer = requests.get(f"{gateway}/api/users/1/orders", timeout=5)
-        if answer.status_code == 200:
-            break
-        time.sleep(0.2)
-    assert answer is not None and answer.status_code == 200, (round(time.monotonic() - began, 2), answer.status_code, answer.text)
+    answer, took = settle(lambda: requests.get(f"{gateway}/api/users/1/orders", timeout=5), lambda r: r.status_code == 200, within=5)
+    assert answer.status_code == 200, (round(took, 2), answer.status_code, answer.text)
     assert requests.get(system.services["orders"].base_url + "/health", timeout=2).status_code == 200
 
 

@@ -19,6 +19,8 @@ from chaos.runtime import TOXIPROXY, Status, make_runtime
 from chaos.runtime.readiness import accepts
 from chaos.runtime.process import Record, start_ticks
 
+from ..polling import settle
+
 
 @pytest.fixture(params=["local", "docker"])
 def kind(request) -> str:
@@ -120,12 +122,8 @@ def test_data_survives_a_kill(runtime):
     # What is judged is the data, not the first call after a restart: in one
     # CI run on Docker that call met the gateway's connection to the killed
     # orders (503), and the next found the order. So ask again, for a while.
-    deadline = time.monotonic() + 5
-    while True:
-        again = requests.get(f"{gateway}/api/orders/{order.json()['id']}", timeout=5)
-        if again.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    again, _ = settle(lambda: requests.get(f"{gateway}/api/orders/{order.json()['id']}", timeout=5),
+                      lambda r: r.status_code == 200, within=5)
     assert again.status_code == 200 and again.json()["client_ref"] == order.json()["client_ref"], again.text
 
 
