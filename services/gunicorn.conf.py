@@ -50,3 +50,49 @@ accesslog = None  # the toolkit records every request itself
 errorlog = "-"
 graceful_timeout = 5
 timeout = 30
+
+
+# -- a quick exit once a process has stopped cleanly --------------------------
+#
+# A worker that has served its last request and a master whose workers are
+# gone have nothing left to do but tear the interpreter down: free every
+# module, app and object one by one. With preload_app those objects live in
+# pages the workers share with the master since the fork, and freeing them
+# writes each page's reference counts, copying the page: a stop took each
+# service 1.3-1.7 s of it on two busy cores (workers gone 0.12 s after the
+# SIGTERM with this, the master 0.2 s), and `chaos down` waited for it. What
+# that teardown would do is done already by then: requests answered or
+# refused (gunicorn's graceful stop), SQLite connections closed after each
+# request, logs flushed here. Any other exit (a worker that failed to boot, a
+# master halting with an error) goes the usual way, status and all.
+
+
+def _exit_now() -> None:
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """In the worker, after its loop: quick exit if it ended with status 0."""
+    import sys
+
+    if os.getpid() != worker.pid:  # the master calls this too, for a worker it reaped
+        return
+    ending = sys.exc_info()[1]  # gunicorn calls this in a `finally` around the worker's sys.exit
+    if isinstance(ending, SystemExit) and ending.code in (0, None):
+        _exit_now()
+
+
+def on_exit(server):  # noqa: ARG001 - gunicorn's hook signature
+    """In the master, just before its sys.exit: quick exit if that is exit 0."""
+    import sys
+
+    # Arbiter.halt(reason, exit_status) calls this; another gunicorn's name
+    # for the status gives None, and the usual exit.
+    if sys._getframe(1).f_locals.get("exit_status") == 0:
+        _exit_now()

@@ -84,9 +84,17 @@ class LocalRuntime:
             spawned.append(self._spawn(name))
         # Waited for together: each wait is a health request or more, to its own process.
         with ThreadPoolExecutor(max_workers=max(1, len(running) + len(spawned))) as pool:
-            for done in [pool.submit(self._wait_ready, unit, record) for unit, record in running + spawned]:
+            waits = {unit.name: pool.submit(self._wait_ready, unit, record) for unit, record in running + spawned}
+            # The proxies as soon as Toxiproxy answers (a tenth of a second),
+            # not after every service: a service that reaches Redis through
+            # its proxy while it starts (the breaker store's reset) would
+            # otherwise wait for a proxy that is not there yet. The system
+            # file's own proxies come with `-config`; a moved one's do not.
+            if TOXIPROXY in waits:
+                waits[TOXIPROXY].result()
+            self._populate_proxies()
+            for done in waits.values():
                 done.result()
-        self._populate_proxies()
         return [unit.name for unit, _ in spawned]
 
     def down(self) -> list[str]:
