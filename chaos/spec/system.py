@@ -40,7 +40,7 @@ class FallbackSpec(Model):
     header: str | None = Field(default=None, description="a response header present on fallback answers; its value names the fallback")
     reason_header: str | None = Field(default=None, description="a response header giving the fallback's reason")
     status: list[int] = Field(default=[], description="status codes that are fallback answers, e.g. [503]")
-    json_field: str | None = Field(default=None, alias="json", pattern=r"^[A-Za-z_][\w.-]{0,63}$",
+    json_field: str | None = Field(default=None, alias="json", pattern=r"^[A-Za-z_][\w.-]*$", max_length=64,
                                    description="a top-level JSON field that is true (or a non-empty text) on a fallback answer")
 
     @pydantic.field_validator("status")
@@ -166,7 +166,7 @@ class PromiseSpec(Model):
     """A message an acknowledged request on the route promises (an e-mail
     sent later, off the request path), and where it can be seen arriving."""
 
-    message: str = Field(pattern=r"^[\w.-]{1,64}$", description="what the sink lists the message as, e.g. welcome")
+    message: str = Field(pattern=r"^[\w.-]+$", max_length=64, description="what the sink lists the message as, e.g. welcome")
     key: str = Field(description="field of the request body that keys the message: the sink lists it as the message's key; "
                      "it must be the route's write key")
     sink: str = Field(pattern=NAME, description="the unit that lists what arrived at GET /messages (docs/system-file.md)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-SERVICES = Path(__file__).resolve().parent.parent
+SERVICES = Path(__file__).resolve().parents[2]
 CONF = SERVICES / "gunicorn.conf.py"
 
 # An app whose teardown is slow, as a preloaded Flask app's is on busy
