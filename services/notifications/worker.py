@@ -14,6 +14,10 @@ record of what it sent) and PORT (its HTTP port) in the environment.
   prefetched per thread: a task is acknowledged only after its e-mail was
   sent (or found sent), so a killed worker loses nothing; Redis hands the
   task out again after the visibility timeout.
+- Once an e-mail is sent (or found sent) the task leaves a delivery receipt
+  in the broker's Redis (shopkit/outbox.py: the relay publishes again a
+  message that has none a minute on, because the Redis transport can lose
+  a task taken off the queue by a worker killed at that moment).
 - Retries happen inside the task, with backoff, not through Celery's
   `self.retry`: that publishes a new message, and while the broker is down
   the publish fails and Celery, acking late, drops the failed original. When
@@ -35,7 +39,7 @@ from celery import Celery, signals
 from celery.exceptions import Reject
 from werkzeug.serving import make_server
 
-from shopkit import create_service_app
+from shopkit import create_service_app, outbox
 from notifications import config
 from notifications.delivery import Delivery, SendFailed
 
@@ -53,7 +57,8 @@ delivery = Delivery(
     timeout=float(ops.config["SMTP_TIMEOUT"]), sender=ops.config["MAIL_FROM"],
 )
 
-app = Celery("notifications", broker=ops.config.get("BROKER_URL") or "redis://127.0.0.1:6113/0")
+BROKER_URL = ops.config.get("BROKER_URL") or "redis://127.0.0.1:6113/0"
+app = Celery("notifications", broker=BROKER_URL)
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -86,7 +91,26 @@ def send_email(self: Any, outbox_id: str, message: str, to: str, ref: str, paylo
     except SendFailed as exc:
         log.warning("send_email %s: giving it back to the broker: %s", outbox_id, exc)
         raise Reject(str(exc), requeue=True) from exc
+    _leave_receipt(outbox_id)
     return "sent" if sent else "already sent"
+
+
+_receipts: Any = None
+
+
+def _leave_receipt(outbox_id: str) -> None:
+    """The relay's proof of delivery; a failure is logged, not raised: the
+    e-mail is sent, and a message with no receipt is only published again
+    (and found sent) later."""
+    global _receipts
+    try:
+        if _receipts is None:
+            import redis
+
+            _receipts = redis.Redis.from_url(BROKER_URL, socket_timeout=2.0, socket_connect_timeout=2.0)
+        outbox.leave_receipt(_receipts, outbox_id)
+    except Exception as exc:  # noqa: BLE001 - see above
+        log.warning("send_email %s: sent, but its receipt could not be left: %s: %s", outbox_id, type(exc).__name__, exc)
 
 
 _server: Any = None

@@ -31,6 +31,9 @@ BASE_DEFAULTS: dict[str, Any] = {
     # The broker the outbox relay publishes to (users, orders); empty: no relay.
     "BROKER_URL": "",
     "BROKER_TIMEOUT": 1.0,
+    # A published message with no delivery receipt after this many seconds is
+    # published again (shopkit/outbox.py).
+    "OUTBOX_REPUBLISH_AFTER": 60.0,
     # Where breakers keep their state: "memory" (each worker process its own)
     # or "redis" (every worker of the service shares it; shopkit/breaker_store.py).
     "BREAKER_STORAGE": "memory",
@@ -46,7 +49,7 @@ BASE_DEFAULTS: dict[str, Any] = {
 }
 
 # Numbers that must be strictly positive, not merely non-negative.
-_POSITIVE = {"CONNECT_TIMEOUT", "READ_TIMEOUT", "BREAKER_FAIL_MAX", "BROKER_TIMEOUT"}
+_POSITIVE = {"CONNECT_TIMEOUT", "READ_TIMEOUT", "BREAKER_FAIL_MAX", "BROKER_TIMEOUT", "OUTBOX_REPUBLISH_AFTER"}
 
 
 def load_config(app: Flask, defaults: Mapping[str, Any], test_config: Mapping[str, Any] | None) -> None:

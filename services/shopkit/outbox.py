@@ -17,6 +17,20 @@ marked sent only after the broker accepted it, so a relay killed between the
 two publishes it again on restart: publishing is at least once, and the
 worker's idempotency (keyed by the outbox id) turns that into one delivery.
 
+Published is not delivered. Celery's Redis transport takes a task off the
+queue (RPOP) and only then writes it to its "unacknowledged" hash, in two
+round trips: a worker killed between the two loses that task for good, and
+nobody would ever know (celery/celery#7950, celery/kombu#305; the toolkit's
+soak found one such e-mail in `worker-killed` under a CPU hog). So the worker
+leaves a *receipt* in the broker's Redis for every message it has sent
+(`shop:receipt:<outbox id>`, kept a week), and the relay closes the loop:
+a row published REPUBLISH_AFTER seconds ago without a receipt is published
+again under the same outbox id (the worker's record keeps it from going out
+twice), and a row with one is marked confirmed and never looked at again.
+REPUBLISH_AFTER (60 s) is well past the broker's own redelivery of a killed
+worker's unacknowledged tasks (the visibility timeout, 20 s) and a task's
+retry budget (12 s): a message merely slow is not published twice.
+
 Why a thread in the service, not a unit of its own: the outbox lives in the
 service's own SQLite file, which only that service's processes should open
 (in the Docker runtime it is a volume of that container alone). With more
@@ -55,15 +69,26 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload      TEXT    NOT NULL,
     created_at   TEXT    NOT NULL,
     claimed_till REAL,
-    sent_at      TEXT
+    sent_at      TEXT,
+    published_at REAL,
+    confirmed_at REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (sent_at, id);
 """
+# Columns added since the first outbox, for a database made before them.
+COLUMNS = {"published_at": "REAL", "confirmed_at": "REAL"}
 
 TASK = "notifications.send_email"
 # How long a relay owns the rows it claimed: far above a publish's timeout.
 LEASE = 30.0
 BATCH = 50
+# A published row without a delivery receipt after this long is published again.
+REPUBLISH_AFTER = 60.0
+# How often a relay looks for such rows, and how many at a time.
+RECONCILE_EVERY = 5.0
+RECONCILE_BATCH = 500
+RECEIPT_PREFIX = "shop:receipt:"
+RECEIPT_TTL = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -104,9 +129,26 @@ def claim(db: sqlite3.Connection, limit: int = BATCH, now: float | None = None) 
     return [Pending(r["id"], r["message"], r["recipient"], r["ref"], json.loads(r["payload"])) for r in rows]
 
 
-def mark_sent(db: sqlite3.Connection, row_id: int) -> None:
+def upgrade(db: sqlite3.Connection) -> None:
+    """Add the columns a database made by an older outbox lacks."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(outbox)")}
+    for name, kind in COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+
+
+def mark_sent(db: sqlite3.Connection, row_id: int, now: float | None = None) -> None:
     """Record that the broker accepted row `row_id`."""
-    db.execute("UPDATE outbox SET sent_at = ?, claimed_till = NULL WHERE id = ?", (utc_now(), row_id))
+    now = time.time() if now is None else now
+    db.execute("UPDATE outbox SET sent_at = ?, published_at = ?, claimed_till = NULL WHERE id = ?", (utc_now(), now, row_id))
+
+
+def unconfirmed(db: sqlite3.Connection, older_than: float, limit: int = RECONCILE_BATCH) -> list[sqlite3.Row]:
+    """Rows published before `older_than` (epoch seconds) with no receipt seen yet."""
+    return db.execute(
+        "SELECT * FROM outbox WHERE confirmed_at IS NULL AND published_at IS NOT NULL AND published_at < ? ORDER BY id LIMIT ?",
+        (older_than, limit),
+    ).fetchall()
 
 
 def release(db: sqlite3.Connection, row_ids: list[int]) -> None:
@@ -139,6 +181,29 @@ def celery_publisher(broker_url: str, timeout: float) -> Callable[[str, dict[str
     return publish
 
 
+def receipt_key(task_id: str) -> str:
+    return RECEIPT_PREFIX + task_id
+
+
+def redis_receipts(broker_url: str, timeout: float) -> Callable[[list[str]], list[bool]]:
+    """A `receipts(outbox_ids)` that says, for each id, whether the worker left
+    its delivery receipt in the broker's Redis (one MGET, `timeout` seconds)."""
+    import redis  # only a service that relays needs it
+
+    client = redis.Redis.from_url(broker_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def receipts(ids: list[str]) -> list[bool]:
+        return [value is not None for value in client.mget([receipt_key(i) for i in ids])] if ids else []
+
+    return receipts
+
+
+def leave_receipt(client: Any, task_id: str) -> None:
+    """What the worker does once `task_id` is sent (or found sent): `client` is
+    a redis-py client of the broker's Redis."""
+    client.set(receipt_key(task_id), b"1", ex=RECEIPT_TTL)
+
+
 class Relay:
     """Drains the outbox of `database` to the broker, through `breaker`.
 
@@ -151,13 +216,18 @@ class Relay:
     """
 
     def __init__(self, service: str, database: str, make_publisher: Callable[[], Callable[[str, dict[str, Any]], None]],
-                 breaker: GuardedBreaker, idle: float = 0.5) -> None:
+                 breaker: GuardedBreaker, idle: float = 0.5,
+                 make_receipts: Callable[[], Callable[[list[str]], list[bool]]] | None = None,
+                 republish_after: float = REPUBLISH_AFTER) -> None:
         self.service = service
         self.database = database
         self.make_publisher = make_publisher
+        self.make_receipts = make_receipts
+        self.republish_after = republish_after
         self.breaker = breaker
         self.idle = idle
         self._publisher: tuple[int, Callable[[str, dict[str, Any]], None]] | None = None
+        self._receipts: tuple[int, Callable[[list[str]], list[bool]]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._busy = threading.Lock()
@@ -169,6 +239,14 @@ class Relay:
         if self._publisher is None or self._publisher[0] != os.getpid():
             self._publisher = (os.getpid(), self.make_publisher())
         self._publisher[1](task_id, kwargs)
+
+    def receipts(self, ids: list[str]) -> list[bool]:
+        """Which of `ids` the worker has left a receipt for, with this process's own client."""
+        if self.make_receipts is None:
+            return [True] * len(ids)
+        if self._receipts is None or self._receipts[0] != os.getpid():
+            self._receipts = (os.getpid(), self.make_receipts())
+        return self._receipts[1](ids)
 
     def start(self) -> None:
         """Start the relay's daemon thread in this process (and in every
@@ -211,14 +289,63 @@ class Relay:
         with self._busy:
             return self._drain()
 
+    def _kwargs(self, row: Pending) -> dict[str, Any]:
+        return {"outbox_id": outbox_id(self.service, row.id), "message": row.message,
+                "to": row.recipient, "ref": row.ref, "payload": row.payload}
+
+    def reconcile_once(self, now: float | None = None) -> tuple[int, int]:
+        """Close the loop on rows published over `republish_after` seconds ago:
+        mark those with a receipt confirmed, publish the others again.
+        Returns (confirmed, published again). Several relays may run this at
+        once: a row is published again by the one whose update claims it."""
+        if self.make_receipts is None:
+            return 0, 0
+        now = time.time() if now is None else now
+        with self._busy:
+            db = connect(self.database)
+            try:
+                rows = unconfirmed(db, now - self.republish_after)
+                if not rows:
+                    return 0, 0
+                ids = [outbox_id(self.service, r["id"]) for r in rows]
+                try:
+                    seen = self.breaker.call(self.receipts, ids)
+                except CircuitBreakerError:
+                    return 0, 0
+                except Exception as exc:  # noqa: BLE001 - the broker's Redis is away: look again later
+                    log.warning("outbox relay: reading delivery receipts failed: %s: %s", type(exc).__name__, exc)
+                    return 0, 0
+                confirmed = [r["id"] for r, ok in zip(rows, seen) if ok]
+                db.executemany("UPDATE outbox SET confirmed_at = ? WHERE id = ?", [(now, i) for i in confirmed])
+                again = 0
+                for r, ok in zip(rows, seen):
+                    if ok:
+                        continue
+                    claimed = db.execute("UPDATE outbox SET published_at = ? WHERE id = ? AND published_at = ?",
+                                         (now, r["id"], r["published_at"]))
+                    if claimed.rowcount != 1:
+                        continue  # another relay took it
+                    row = Pending(r["id"], r["message"], r["recipient"], r["ref"], json.loads(r["payload"]))
+                    try:
+                        self.breaker.call(self.publish, outbox_id(self.service, row.id), self._kwargs(row))
+                    except Exception as exc:  # noqa: BLE001 - CircuitBreakerError or a broker error: next round
+                        db.execute("UPDATE outbox SET published_at = ? WHERE id = ?", (r["published_at"], r["id"]))
+                        log.warning("outbox relay: publishing %s again failed: %s", outbox_id(self.service, row.id), type(exc).__name__)
+                        break
+                    log.warning("outbox relay: %s had no delivery receipt %.0f s after it was published: published it again",
+                                outbox_id(self.service, row.id), now - r["published_at"])
+                    again += 1
+                return len(confirmed), again
+            finally:
+                db.close()
+
     def _drain(self) -> int:
         db = connect(self.database)
         try:
             batch = claim(db)
             sent = 0
             for i, row in enumerate(batch):
-                kwargs = {"outbox_id": outbox_id(self.service, row.id), "message": row.message,
-                          "to": row.recipient, "ref": row.ref, "payload": row.payload}
+                kwargs = self._kwargs(row)
                 try:
                     self.breaker.call(self.publish, kwargs["outbox_id"], kwargs)
                 except CircuitBreakerError:
@@ -235,9 +362,13 @@ class Relay:
             db.close()
 
     def _loop(self) -> None:
+        next_reconcile = time.monotonic() + RECONCILE_EVERY
         while not self._stop.is_set():
             try:
                 sent = self.drain_once()
+                if time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + RECONCILE_EVERY
+                    self.reconcile_once()
             except sqlite3.Error as exc:  # a locked database now is no reason to stop relaying
                 log.warning("outbox relay: %s", exc)
                 sent = 0
@@ -249,13 +380,19 @@ class Relay:
 def init_app(app: Any) -> Relay | None:
     """Start the app's relay when BROKER_URL is set (none in tests that do not
     ask for one); the relay is `app.extensions["shopkit.relay"]`."""
+    db = connect(app.config["DATABASE"])
+    try:
+        upgrade(db)
+    finally:
+        db.close()
     url = app.config.get("BROKER_URL")
     if not url:
         app.extensions["shopkit.relay"] = None
         return None
     board = app.extensions["shopkit.breakers"]
     timeout = float(app.config["BROKER_TIMEOUT"])
-    relay = Relay(app.config["SERVICE_NAME"], app.config["DATABASE"], lambda: celery_publisher(url, timeout), board.add("redis"))
+    relay = Relay(app.config["SERVICE_NAME"], app.config["DATABASE"], lambda: celery_publisher(url, timeout), board.add("redis"),
+                  make_receipts=lambda: redis_receipts(url, timeout), republish_after=float(app.config["OUTBOX_REPUBLISH_AFTER"]))
     app.extensions["shopkit.relay"] = relay
     relay.start()
     return relay

@@ -3,7 +3,7 @@
 bite. Two GuardedBreakers on one namespace stand for two workers: what one
 writes the other reads, exactly as two processes would.
 
-Needs `redis-server` (`make setup-redis`); without it these tests skip, and
+Needs `redis-server` (`make setup-redis`, fixtures in conftest.py); without it these tests skip, and
 fail with CI=true.
 """
 
@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
-import shutil
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pybreaker
@@ -39,39 +36,6 @@ def fail() -> None:
 
 def ok() -> str:
     return "ok"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(port: int) -> subprocess.Popen:
-    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return server
-        except OSError:
-            time.sleep(0.02)
-    server.kill()
-    raise RuntimeError("redis-server did not start")
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is missing (make setup-redis)")
-        pytest.skip("redis-server is missing (make setup-redis)")
-    port = free_port()
-    server = start_redis(port)
-    yield f"redis://127.0.0.1:{port}/0"
-    server.kill()
-    server.wait()
 
 
 def worker(url: str, name: str = "orders", fail_max: int = 3, reset_timeout: float = 30.0,
@@ -197,7 +161,7 @@ def test_a_worker_killed_mid_trial_does_not_hold_the_breaker_half_open(redis_url
     assert b.call(ok) == "ok" and b.current_state == "closed"
 
 
-def test_with_redis_down_each_worker_goes_on_alone_and_answers_fast(redis_url):
+def test_with_redis_down_each_worker_goes_on_alone_and_answers_fast(redis_url, free_port):
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     a = worker(redis_url, fail_max=3, reset_timeout=0.5)
     dead = f"redis://127.0.0.1:{free_port()}/0"
@@ -216,7 +180,7 @@ def test_with_redis_down_each_worker_goes_on_alone_and_answers_fast(redis_url):
     assert a.current_state == "closed" and port  # the live store never heard of it
 
 
-def test_redis_back_is_the_truth_again(redis_url):
+def test_redis_back_is_the_truth_again(redis_url, start_redis):
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     a, b = worker(redis_url), worker(redis_url)
     trip(a)

@@ -119,3 +119,118 @@ def test_a_forked_worker_relays_with_its_own_publisher_and_the_forking_process_s
     relay._thread.join(timeout=2)
     assert not relay._thread.is_alive()  # the forking process left relaying to its worker
     assert rows(users_app)[0][3] is not None
+
+
+def receipts_of(seen: set[str]):
+    return lambda: (lambda ids: [i in seen for i in ids])
+
+
+def published_at(app) -> list[float | None]:
+    db = connect(app.config["DATABASE"])
+    try:
+        return [r[0] for r in db.execute("SELECT published_at FROM outbox ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_a_message_without_a_receipt_is_published_again_once_and_one_with_a_receipt_is_confirmed(users_app) -> None:
+    """The Redis transport can lose a task a killed worker had just taken:
+    the relay publishes again what has no receipt a while after it was published."""
+    client = users_app.test_client()
+    for n in range(2):
+        client.post("/users", json={"name": "Ann", "email": f"ann{n}@example.test"})
+    published = []
+    seen = {"users-1"}  # the worker sent users-1; users-2 was lost on the way
+    breaker = GuardedBreaker(name="redis", fail_max=2, reset_timeout=60)
+    relay = outbox.Relay("users", users_app.config["DATABASE"], lambda: (lambda task_id, kwargs: published.append(task_id)),
+                         breaker, make_receipts=receipts_of(seen), republish_after=60)
+    other = outbox.Relay("users", users_app.config["DATABASE"], lambda: (lambda task_id, kwargs: published.append(task_id)),
+                         breaker, make_receipts=receipts_of(seen), republish_after=60)
+    assert relay.drain_once() == 2
+    first = published_at(users_app)[1]
+    assert relay.reconcile_once(now=first + 59) == (0, 0)  # too soon: the broker may still redeliver it
+    assert relay.reconcile_once(now=first + 61) == (1, 1)
+    assert other.reconcile_once(now=first + 61) == (0, 0)  # published again by one relay only
+    assert published == ["users-1", "users-2", "users-2"]
+    seen.add("users-2")  # the worker sent it this time
+    assert other.reconcile_once(now=first + 200) == (1, 0)
+    assert relay.reconcile_once(now=first + 10_000) == (0, 0)  # both confirmed: never looked at again
+    assert published == ["users-1", "users-2", "users-2"]
+
+
+def test_a_republish_that_fails_is_tried_again_next_round(users_app) -> None:
+    users_app.test_client().post("/users", json={"name": "Ann", "email": "ann@example.test"})
+    calls = []
+
+    def flaky(task_id, kwargs):
+        calls.append(task_id)
+        if len(calls) == 2:
+            raise ConnectionError("broker down")
+
+    relay = outbox.Relay("users", users_app.config["DATABASE"], lambda: flaky,
+                         GuardedBreaker(name="redis", fail_max=5, reset_timeout=60), make_receipts=receipts_of(set()))
+    assert relay.drain_once() == 1
+    first = published_at(users_app)[0]
+    assert relay.reconcile_once(now=first + 100) == (0, 0)  # the second publish failed
+    assert published_at(users_app) == [first]  # so it is due again at once
+    assert relay.reconcile_once(now=first + 101) == (0, 1)
+    assert calls == ["users-1", "users-1", "users-1"]
+
+
+def test_receipts_that_cannot_be_read_change_nothing(users_app) -> None:
+    users_app.test_client().post("/users", json={"name": "Ann", "email": "ann@example.test"})
+
+    def unreadable():
+        def read(ids):
+            raise ConnectionError("redis away")
+        return read
+
+    published = []
+    relay = outbox.Relay("users", users_app.config["DATABASE"], lambda: (lambda task_id, kwargs: published.append(task_id)),
+                         GuardedBreaker(name="redis", fail_max=5, reset_timeout=60), make_receipts=unreadable)
+    relay.drain_once()
+    first = published_at(users_app)[0]
+    assert relay.reconcile_once(now=first + 100) == (0, 0)
+    assert published == ["users-1"] and published_at(users_app) == [first]
+
+
+def test_an_outbox_made_before_receipts_gains_their_columns(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript("""CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, message TEXT NOT NULL,
+        recipient TEXT NOT NULL, ref TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL,
+        claimed_till REAL, sent_at TEXT);
+        INSERT INTO outbox (message, recipient, ref, payload, created_at, sent_at) VALUES ('welcome', 'a', 'a', '{}', 'x', 'y');""")
+    old.commit()
+    old.close()
+    db = connect(str(path))
+    try:
+        outbox.upgrade(db)
+        outbox.upgrade(db)  # twice: nothing more to add
+        columns = {r[1] for r in db.execute("PRAGMA table_info(outbox)")}
+        assert {"published_at", "confirmed_at"} <= columns
+        # A row sent before receipts existed has no publish time: it is never published again.
+        assert outbox.unconfirmed(db, older_than=10**12) == []
+    finally:
+        db.close()
+
+
+def test_a_receipt_left_by_the_worker_is_read_by_the_relay_through_a_real_redis(redis_url) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    outbox.leave_receipt(client, "users-2")
+    assert outbox.redis_receipts(redis_url, 1.0)(["users-1", "users-2", "users-3"]) == [False, True, False]
+    assert 0 < client.ttl(outbox.receipt_key("users-2")) <= outbox.RECEIPT_TTL  # kept a week, not for ever
+
+
+def test_the_worker_leaves_a_receipt_once_it_has_sent(monkeypatch, redis_url) -> None:
+    from notifications import worker
+
+    monkeypatch.setattr(worker, "BROKER_URL", redis_url)
+    monkeypatch.setattr(worker, "_receipts", None)
+    monkeypatch.setattr(worker.delivery, "send_with_retries", lambda *a, **k: True)
+    assert worker.send_email.run("orders-7", "order-confirmation", "a@example.test", "ref", {}) == "sent"
+    assert outbox.redis_receipts(redis_url, 1.0)(["orders-7"]) == [True]
