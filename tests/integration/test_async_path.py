@@ -25,6 +25,7 @@ from chaos.engine.mutants import apply_patch, load_catalogue, make_scratch
 from chaos.history import FaultEvent, History, Request, SinkRead
 from chaos.spec.ports import shifted
 
+from ..polling import settle
 from .conftest import ROOT, run_chaos
 
 OFFSET = os.environ.get("CHAOS_PORT_OFFSET") or "0"
@@ -130,3 +131,50 @@ def test_a_worker_that_does_not_deduplicate_doubles_emails_in_redis_slow(tmp_pat
     deliveries = found["promised messages delivered once within 30 s"]
     assert deliveries["status"] == "fail" and deliveries["figures"]["doubled"] > 0, deliveries
     print("\nworker-not-idempotent: " + deliveries["evidence"])
+
+
+def test_a_task_the_broker_lost_is_published_again_and_sent_once(system, tmp_path):
+    """What a worker killed between the Redis transport's pop and its
+    bookkeeping does to a task (celery/celery#7950), done by hand: the
+    worker is stopped, a registration promises a welcome, the relay
+    publishes it, and the task is taken off Redis' queue before any worker
+    sees it. Its relay, seeing no delivery receipt (here after 3 s, not 60),
+    publishes it again, and the e-mail arrives, once."""
+    import time
+    import uuid
+
+    import redis
+    import requests
+
+    from chaos.runtime import make_runtime
+    from chaos.spec.overrides import ServiceOverride, SystemOverrides, applied
+
+    quick = {"SHOP_OUTBOX_REPUBLISH_AFTER": "3"}
+    moved = applied(shifted(system, int(OFFSET)), SystemOverrides(services={"users": ServiceOverride(env=quick)}))
+    rt = make_runtime("local", moved, tmp_path / "state", {"CHAOS_BREAKERS": "on"})
+    rt.up()
+    try:
+        rt.stop("notifications")
+        broker = redis.Redis(port=moved.services["redis"].port)
+        assert broker.llen("celery") == 0
+        email = f"{uuid.uuid4().hex}@example.test"
+        answer = requests.post(moved.entrypoint.base_url + "/api/users", json={"name": "lost", "email": email}, timeout=5)
+        assert answer.status_code == 201, answer.text
+        queued, _ = settle(lambda: broker.llen("celery"), lambda n: n == 1, within=10)
+        assert queued == 1, "the relay did not publish the welcome"
+        assert broker.rpop("celery") is not None  # lost, as to a worker killed right after its pop
+        lost_at = time.monotonic()
+        rt.start("notifications")
+        mailer = moved.services["mailer"].base_url + "/messages"
+
+        def arrived() -> list[dict]:
+            return requests.get(mailer, params={"key": email}, timeout=2).json()["messages"]
+
+        found, _ = settle(arrived, lambda found: len(found) >= 1, within=30)
+        assert len(found) == 1, "the lost welcome never arrived"
+        assert time.monotonic() - lost_at >= 2.0  # it came back by the relay's republish, not by itself
+        time.sleep(1.0)
+        assert len(arrived()) == 1  # once
+        assert broker.exists(f"shop:receipt:{found[0]['outbox_id']}")
+    finally:
+        rt.down()
