@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from shopkit.breakers import CircuitBreakerError, GuardedBreaker
 from shopkit.db import connect, transaction, utc_now
@@ -126,7 +126,11 @@ def claim(db: sqlite3.Connection, limit: int = BATCH, now: float | None = None) 
             (now, limit),
         ).fetchall()
         db.executemany("UPDATE outbox SET claimed_till = ? WHERE id = ?", [(now + LEASE, r["id"]) for r in rows])
-    return [Pending(r["id"], r["message"], r["recipient"], r["ref"], json.loads(r["payload"])) for r in rows]
+    return [_pending(r) for r in rows]
+
+
+def _pending(row: sqlite3.Row) -> Pending:
+    return Pending(row["id"], row["message"], row["recipient"], row["ref"], json.loads(row["payload"]))
 
 
 def upgrade(db: sqlite3.Connection) -> None:
@@ -204,6 +208,17 @@ def leave_receipt(client: Any, task_id: str) -> None:
     client.set(receipt_key(task_id), b"1", ex=RECEIPT_TTL)
 
 
+T = TypeVar("T")
+
+
+def _own(held: tuple[int, T] | None, make: Callable[[], T]) -> tuple[int, T]:
+    """`held` if this process made it, else a new one: a connection made
+    before a fork is not used after it."""
+    if held is None or held[0] != os.getpid():
+        return os.getpid(), make()
+    return held
+
+
 class Relay:
     """Drains the outbox of `database` to the broker, through `breaker`.
 
@@ -236,16 +251,14 @@ class Relay:
 
     def publish(self, task_id: str, kwargs: dict[str, Any]) -> None:
         """Publish one task with this process's own publisher."""
-        if self._publisher is None or self._publisher[0] != os.getpid():
-            self._publisher = (os.getpid(), self.make_publisher())
+        self._publisher = _own(self._publisher, self.make_publisher)
         self._publisher[1](task_id, kwargs)
 
     def receipts(self, ids: list[str]) -> list[bool]:
-        """Which of `ids` the worker has left a receipt for, with this process's own client."""
-        if self.make_receipts is None:
-            return [True] * len(ids)
-        if self._receipts is None or self._receipts[0] != os.getpid():
-            self._receipts = (os.getpid(), self.make_receipts())
+        """Which of `ids` the worker has left a receipt for, with this process's
+        own client (only called when the relay was given `make_receipts`)."""
+        assert self.make_receipts is not None
+        self._receipts = _own(self._receipts, self.make_receipts)
         return self._receipts[1](ids)
 
     def start(self) -> None:
@@ -325,7 +338,7 @@ class Relay:
                                          (now, r["id"], r["published_at"]))
                     if claimed.rowcount != 1:
                         continue  # another relay took it
-                    row = Pending(r["id"], r["message"], r["recipient"], r["ref"], json.loads(r["payload"]))
+                    row = _pending(r)
                     try:
                         self.breaker.call(self.publish, outbox_id(self.service, row.id), self._kwargs(row))
                     except Exception as exc:  # noqa: BLE001 - CircuitBreakerError or a broker error: next round
