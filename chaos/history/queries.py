@@ -140,6 +140,30 @@ def success_rate(requests: list[Request], meant: Callable[[Request], bool] | Non
     return sum(judge(r) for r in requests) / len(requests) if requests else math.nan
 
 
+def chance_of_as_many_failures(base_failed: int, base_n: int, failed: int, n: int) -> float:
+    """One-sided Fisher exact test: if `base_n + n` requests with
+    `base_failed + failed` failures among them had been split at random into
+    a baseline of `base_n` and a window of `n`, the chance that the window
+    holds `failed` failures or more. Small: the window's failures are unlikely
+    to be chance. Log-space terms keep it exact enough and fast for any sample
+    size (scipy.stats.fisher_exact gives the same; importing SciPy costs more
+    than the whole judging step, so these few lines are ours)."""
+    total, bad = base_n + n, base_failed + failed
+    if failed <= 0:
+        return 1.0
+
+    def log_comb(a: int, b: int) -> float:
+        return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+
+    log_all = log_comb(total, n)
+    tail = sum(
+        math.exp(log_comb(bad, k) + log_comb(total - bad, n - k) - log_all)
+        for k in range(failed, min(bad, n) + 1)
+        if n - k <= total - bad
+    )
+    return min(1.0, tail)
+
+
 def ms(seconds: float) -> str:
     """0.0123 -> '12 ms'; 1.5 -> '1500 ms'."""
     if math.isnan(seconds):

@@ -2,6 +2,8 @@
 when the property it guards is broken."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chaos.checks import Check, evaluate_all
 from chaos.checks.breaker_opens import BreakerOpens
@@ -108,6 +110,56 @@ def test_containment_ends_where_undoing_the_fault_began(system):
 
 def test_containment_tolerates_noise_within_its_bound(system):
     assert CONTAIN.evaluate(run(user_latency_during=0.030), system).status == "pass"
+
+
+def _users_failing(history: History, at: list[float]) -> History:
+    """`history` with the user reads that started at these times (s after T0) answered 503."""
+    import dataclasses
+
+    from chaos.history import Request
+
+    from .histories import T0
+
+    def fail(e):
+        if isinstance(e, Request) and e.route == "user" and any(abs(e.t_start - (T0 + t)) < 1e-6 for t in at):
+            return dataclasses.replace(e, status=503)
+        return e
+
+    return History([fail(e) for e in history])
+
+
+def test_containment_shrugs_at_a_fall_chance_explains(system):
+    """Soak, users-down run 7 of 10: one degraded answer of 76 during the
+    fault, none before, failed the fixed 1-point tolerance. One or two such
+    answers in 70 happen by chance in a quarter of runs or more."""
+    for at in ([12.0], [12.0, 15.0]):
+        v = CONTAIN.evaluate(_users_failing(run(), at), system)
+        assert v.status == "pass", v.evidence
+        assert "a fall chance gives in" in v.evidence and v.figures["success_fall_by_chance"] > 0.2
+
+
+def test_containment_fails_on_a_fall_chance_cannot_explain(system):
+    # Seven of the 70 reads in the fault window, none before: a chance split
+    # gives that less than once in a hundred runs.
+    v = CONTAIN.evaluate(_users_failing(run(), [11.0 + i for i in range(7)]), system)
+    assert v.status == "fail" and "success 90.0% (baseline 100.0%, a fall chance gives once in" in v.evidence
+    assert v.figures["success_fall_by_chance"] < 0.01
+    # A breaker-less cascade: half the reads fail.
+    v = CONTAIN.evaluate(_users_failing(run(), [11.0 + i / 5 for i in range(35)]), system)
+    assert v.status == "fail" and v.figures["success_fall_by_chance"] < 1e-9
+
+
+def test_containment_judges_the_fall_against_the_baseline_failures(system):
+    # The same seven failures, with as many at the same rate before the fault: no fall.
+    both = _users_failing(run(), [11.0 + i for i in range(7)] + [1.5 + i for i in range(6)])
+    v = CONTAIN.evaluate(both, system)
+    assert v.status == "pass", v.evidence
+
+
+def test_containment_can_be_told_a_stricter_or_looser_significance(system):
+    three = _users_failing(run(), [11.0, 13.0, 15.0])
+    assert CONTAIN.evaluate(three, system).status == "pass"
+    assert Containment(kind="containment", significance=0.2).evaluate(three, system).status == "fail"
 
 
 def test_breaker_recovers_fails_when_it_stays_open(system):
@@ -270,3 +322,18 @@ def test_writes_durable_is_unknown_when_read_backs_got_no_answer(system):
     history.append(ReadBack("place-order", "5", 404, False, "5: GET /api/orders/5 -> 404", 1.0))  # and one surely gone
     v = WRITES.evaluate(history, system)
     assert v.status == "fail" and "1 not read back intact" in v.evidence
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 60), st.data())
+def test_the_chance_of_a_fall_is_fishers_exact_one_sided_tail(base_n, n, data):
+    """Against the exact sum of hypergeometric terms in integers."""
+    from fractions import Fraction
+    from math import comb
+
+    from chaos.history.queries import chance_of_as_many_failures
+
+    base_failed, failed = data.draw(st.integers(0, base_n)), data.draw(st.integers(0, n))
+    bad, total = base_failed + failed, base_n + n
+    exact = sum(Fraction(comb(bad, k) * comb(total - bad, n - k), comb(total, n)) for k in range(failed, min(bad, n) + 1))
+    assert abs(chance_of_as_many_failures(base_failed, base_n, failed, n) - float(exact)) < 1e-9
