@@ -16,7 +16,7 @@ import requests
 
 from chaos.clients.agent import AgentClient, Agents, ContractError
 from chaos.errors import SetupError
-from chaos.faults._http import stop_assaults
+from chaos.faults._http import stop_assault
 from chaos.runtime import TOXIPROXY, Runtime, Status
 from chaos.spec.system import System
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
@@ -65,13 +65,23 @@ def restore(system: System, runtime: Runtime, toxiproxy: Toxiproxy, breakers: bo
         done.toxics_removed, done.enabled = toxiproxy.clean_all(list(system.proxies))
     except ToxiproxyError as e:
         raise SetupError(str(e)) from None
-    done.assaults_stopped = stop_assaults(agents)
-    if breakers:
-        for name, stuck in agents.ask_each(lambda n: _not_closed(agents.client(n))).items():
-            if stuck:
-                say(f"restarting {name}: breakers {', '.join(stuck)} not closed")
-                runtime.restart(name)
-                done.restarted_for_breakers.append(name)
+
+    def clean(name: str) -> tuple[bool, list[str]]:
+        """One round of asking per agent, on one connection: its assault
+        stopped (whether there was one), then its breakers not closed."""
+        client = agents.client(name)
+        try:
+            return stop_assault(client), _not_closed(client) if breakers else []
+        finally:
+            client.close()
+
+    for name, (had_assault, stuck) in agents.ask_each(clean).items():
+        if had_assault:
+            done.assaults_stopped.append(name)
+        if stuck:
+            say(f"restarting {name}: breakers {', '.join(stuck)} not closed")
+            runtime.restart(name)
+            done.restarted_for_breakers.append(name)
     return done
 
 
@@ -84,8 +94,6 @@ def _not_closed(client: AgentClient) -> list[str]:
         raise
     except requests.RequestException as e:
         raise SetupError(f"cannot read the breakers of {client.service} at {client.url}/breakers: {e}") from None
-    finally:
-        client.close()
     # Every worker's copy counts: under gunicorn -w 4 the one that answered
     # may be closed while another's is still open.
     views = [w["breakers"] for w in body.get("workers") or []] or [body["breakers"]]

@@ -106,17 +106,24 @@ def stop_assaults(agents: Agents) -> list[str]:
     def one(name: str) -> bool:
         client = agents.client(name)
         try:
-            if client.assault()["active"]:
-                client.stop_assault()
-                return True
-            return False
-        except ContractError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        except requests.RequestException as exc:
-            raise SetupError(f"cannot read the assaults of {name} at {client.url}/assaults: {exc}") from None
+            return stop_assault(client)
         finally:
             client.close()
 
     return [name for name, had in agents.ask_each(one).items() if had]
+
+
+def stop_assault(client: AgentClient) -> bool:
+    """Stop the assault active on `client`'s service, if any; whether there
+    was one (see stop_assaults)."""
+    try:
+        if client.assault()["active"]:
+            client.stop_assault()
+            return True
+        return False
+    except ContractError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    except requests.RequestException as exc:
+        raise SetupError(f"cannot read the assaults of {client.service} at {client.url}/assaults: {exc}") from None
