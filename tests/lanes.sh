@@ -18,18 +18,9 @@ marker=$2
 shift 2
 both=${marker:+ and $marker}
 log=$(mktemp)
-# In a session of its own, whose autogroup gets nice 19 too: with the kernel's
-# autogroups (sched_autogroup_enabled, on here and on CI machines alike) CPU is
-# shared between sessions first and by nice only inside one, so a nice-19 lane
-# in the integration tests' own session spends that session's share, and the
-# runner's load generator waits behind every service for it: measured, two
-# nice-19 busy loops in the same session took the generator's lag p99 at
-# 30 req/s to 141 ms (past its 100 ms bound: UNKNOWN, "load not delivered",
-# red CI twice); in a session of their own, 9 ms.
-CHAOS_TEST_LANE=unit setsid bash -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' unit-lane \
-    "$py" -m pytest -m "not integration$both" -p no:cacheprovider "$@" >"$log" 2>&1 &
+CHAOS_TEST_LANE=unit nice -n 19 "$py" -m pytest -m "not integration$both" -p no:cacheprovider "$@" >"$log" 2>&1 &
 unit=$!
-trap 'kill -- -"$unit" 2>/dev/null; kill "$unit" 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill "$unit" 2>/dev/null; rm -f "$log"' EXIT
 "$py" -m pytest -m "integration$both" "$@"
 integration=$?
 wait "$unit"

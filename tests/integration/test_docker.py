@@ -129,16 +129,23 @@ def test_a_kill_shows_in_docker_events_as_a_kill_of_orders_only(stack, client):
 def test_scenario_passes_on_docker_and_kills_only_what_it_says(scenario, nothing_left, client, system, tmp_path):
     """Every scenario that passes on the local runtime passes on Docker, and
     the only SIGKILLs the engine saw are the ones the scenario's kill faults
-    name (order-slow has none: its latency lives in Toxiproxy)."""
-    with watching_events(client) as seen:
-        result = chaos("run", scenario, "--reports", str(tmp_path))
+    name (order-slow has none: its latency lives in Toxiproxy). The stack is
+    up before the run: eight containers still settling after their health
+    checks pass keep two cores busy for seconds, and the run's load then
+    lags its schedule past the bound (CI: lag p99 120-186 ms in the first
+    8 s, every latency check UNKNOWN, rightly). `chaos down` removing what
+    `up` made is test_up_down_through_the_cli_leaves_no_container_network_or_volume."""
+    try:
+        assert chaos("up").returncode == 0
+        with watching_events(client) as seen:
+            result = chaos("run", scenario, "--reports", str(tmp_path))
+    finally:
+        chaos("down")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "runtime docker" in result.stdout and "gateway->orders  closed -> open" in result.stdout
     kills = [service_of(e) for e in seen if e["Action"] == "kill" and e["Actor"]["Attributes"].get("signal") == "9"]
     wanted = [f.service for f in load_scenario(ROOT / "scenarios" / f"{scenario}.yaml", system).faults if f.kind == "kill"]
     assert kills == wanted
-    # The run started the stack, so it removed it again: seen as destroy events.
-    assert {TOXIPROXY, *system.services} <= {service_of(e) for e in seen if e["Action"] == "destroy"}
 
 
 @pytest.mark.long  # make test-long: make test keeps order-down on Docker (all eight units up), under 20 minutes
