@@ -5,7 +5,7 @@ A fall in success counts only when it is both larger than `max_success_drop`
 and larger than chance would give: one failed answer in 76 against none in
 60 before the fault happens by chance more than half the time (a disk hog
 delaying one SQLite write is enough), while a breaker-less cascade's 50% of
-76 would happen by chance once in 10^12 runs. The fixed point tolerance alone
+76 would happen by chance once in 10^11 runs. The fixed point tolerance alone
 turned the first into a failure (soak, users-down, run 7 of 10)."""
 
 from __future__ import annotations
