@@ -5,6 +5,7 @@ the proof of delivery it leaves, including requests the cap refused."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -121,8 +122,16 @@ def test_delivery_is_recorded_when_load_stops(server):
     d = history.of(LoadDelivery)
     assert len(d) == 1 and d[0] is gen.delivery
     assert d[0].asked == 40 and d[0].not_sent == 0 and d[0].sent == len([r for r in history.of(Request) if r.attempt == 1])
-    assert 36 <= d[0].delivered <= 44 and d[0].lag_p99 < d[0].max_lag
-    assert not_delivered(history) is None
+    assert 36 <= d[0].delivered <= 44
+    # The lag figures are those of the requests recorded (each started late by
+    # t_start - t_sched). Not a bound on them: this test shares two cores with
+    # the integration tests at nice 19, where a late start is the truth (the
+    # bound is proven on a quiet machine by make bench-load).
+    lags = sorted(r.t_start - r.t_sched for r in history.of(Request) if r.attempt == 1)
+    assert d[0].lag_p50 == pytest.approx(lags[math.ceil(len(lags) / 2) - 1], abs=1e-6)
+    assert d[0].lag_p99 == pytest.approx(lags[math.ceil(0.99 * len(lags)) - 1], abs=1e-6)
+    assert d[0].lag_max == pytest.approx(lags[-1], abs=1e-6)
+    assert (not_delivered(history) is None) == (d[0].lag_p99 <= d[0].max_lag)
     gen.stop()  # twice: no second event
     assert len(history.of(LoadDelivery)) == 1
 

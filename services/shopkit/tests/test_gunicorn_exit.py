@@ -98,6 +98,47 @@ def test_without_the_hooks_the_same_stop_waits_for_the_teardown(tmp_path: Path):
     assert _stop_seconds(proc) >= 1.0
 
 
+# The window between a worker's fork and its own signal handlers, held open
+# for a second so that the master's stop lands in it every time.
+SLOW_BOOT = """
+_shop_post_fork = post_fork
+
+def post_fork(server, worker):
+    import time
+    time.sleep(1.0)
+    _shop_post_fork(server, worker)
+"""
+
+
+def _wait_forked(proc: subprocess.Popen, workers: int = 2) -> None:
+    """Until the master has forked `workers` workers (each logs its boot first)."""
+    booting = 0
+    deadline = time.monotonic() + 30
+    while booting < workers:
+        assert time.monotonic() < deadline, "the workers were not forked"
+        line = proc.stderr.readline()
+        assert line, "gunicorn ended before its workers booted"
+        booting += b"Booting worker" in line
+
+
+@pytest.mark.parametrize("honoured", [True, False], ids=["shop-conf", "without-the-hooks"])
+def test_a_stop_that_reaches_a_booting_worker_is_honoured(tmp_path: Path, honoured: bool):
+    """The master's SIGTERM reaches both workers before their own handlers are
+    in. With the shop's hooks they stop once booted (about 1 s); without them
+    the master waits graceful_timeout (5 s) and kills them."""
+    conf = tmp_path / "slowboot.conf.py"
+    conf.write_text(CONF.read_text() + SLOW_BOOT + ("" if honoured else "\ndel post_worker_init\n"))
+    proc, _ = _start(tmp_path, conf)
+    _wait_forked(proc)
+    seconds = _stop_seconds(proc)
+    if honoured:
+        assert proc.returncode == 0
+        assert seconds < 4.0, f"stopped in {seconds:.2f} s: a worker missed the stop and was killed"
+        assert b"asked to before it booted" in proc.stderr.read()
+    else:
+        assert seconds >= 5.0, f"stopped in {seconds:.2f} s: the stop did not land in the window"
+
+
 def test_a_failed_start_keeps_its_error_status(tmp_path: Path):
     proc, _ = _start(tmp_path, CONF, module="no_such_module")
     assert proc.wait(timeout=30) != 0
