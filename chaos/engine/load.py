@@ -1,4 +1,4 @@
-"""Steady load on the system's entrypoint, and the read-back of acknowledged writes.
+"""Steady load on the system's entrypoint.
 
 Requests go out on a fixed schedule (open loop): request i is due at
 start + i/rate whether or not earlier ones have answered, so a slow system
@@ -18,7 +18,8 @@ average 18, saw lag p99 of 100-250 ms at 30 req/s and had to say "unknown").
 So its thread asks the kernel for a higher priority (nice LOAD_NICE) when it
 may (root, or CAP_SYS_NICE), and carries on as it is when it may not. Only
 this thread: the services keep theirs, and at 30 req/s it uses about 1% of
-a core, nothing they need.
+a core, nothing they need. `chaos run` goes further and runs it in a process
+and session of its own (chaos.engine.load_process).
 
 The generator also proves what it did: when it stops it records a
 `LoadDelivery` (asked rate, delivered rate, schedule lag), and checks that
@@ -38,15 +39,12 @@ import resource
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
-import requests
 import uvloop
 
-from chaos.clients.http import Session
-from chaos.history import History, LoadDelivery, ReadBack, Request
+from chaos.history import History, LoadDelivery, Request
 from chaos.history.queries import percentile
 from chaos.spec.system import RouteSpec, System
 
@@ -287,43 +285,3 @@ def render(system: System, route: RouteSpec, rng: random.Random) -> tuple[str, A
         return obj
 
     return fill(route.path), fill(route.json_body)
-
-
-def read_back(system: System, history: History, attempts: int = 3) -> int:
-    """Read every acknowledged write back through the entrypoint and record
-    whether it came back as written. Returns how many were read."""
-    # One read per write: a retried write acknowledged twice has one id. Ids
-    # are per route: two write routes (users, orders) may both hand out id 7.
-    acked = list({(r.route, r.write_id): r for r in history.of(Request) if r.write_id is not None}.values())
-    session = Session()
-    base = system.entrypoint.base_url
-
-    def one(req: Request) -> None:
-        spec = system.routes[req.route].write
-        assert spec is not None
-        path = spec.read.replace("{id}", req.write_id or "")
-        status, detail = None, ""
-        for attempt in range(attempts):
-            try:
-                resp = session.get(base + path, timeout=5)
-                status = resp.status_code
-                if status == 200:
-                    got = resp.json()
-                    wrong = {k: (v, got.get(k)) for k, v in (req.write_body or {}).items() if got.get(k) != v}
-                    ok = not wrong
-                    detail = f"{req.write_id}: ok" if ok else f"{req.write_id}: differs {json.dumps(wrong)}"
-                    history.append(ReadBack(req.route, req.write_id or "", status, ok, detail, time.time()))
-                    return
-                detail = f"{req.write_id}: GET {path} -> {status}"
-                if status == 404:
-                    break  # a definite answer: it is not there
-            except requests.RequestException as e:
-                detail = f"{req.write_id}: GET {path} -> {type(e).__name__}"
-            time.sleep(0.2 * (attempt + 1))
-        history.append(ReadBack(req.route, req.write_id or "", status, False, detail, time.time()))
-
-    # Closed when done: gunicorn's graceful stop waits out an idle keep-alive
-    # connection (its keepalive, 2 s), so one left open delays stopping the stack.
-    with session, ThreadPoolExecutor(max_workers=8, thread_name_prefix="readback") as pool:
-        list(pool.map(one, acked))
-    return len(acked)

@@ -30,6 +30,8 @@ from chaos.runtime import Replicated, Runtime, Status
 from chaos.spec.options import RunOptions
 from chaos.spec.scenario import Scenario
 from chaos.spec.system import System
+from chaos.engine.load_process import Load, discard as discard_load, prepare as prepare_load
+from chaos.engine.readback import read_back
 from chaos.engine.restore import restore
 from chaos.clients.toxiproxy import Toxiproxy
 
@@ -52,13 +54,13 @@ class RunResult:
 
 
 def warm_up() -> threading.Thread:
-    """Import what a run needs only once its set-up is done (the load
-    generator's aiohttp, the contract's validators) in a thread of its own,
-    so that it overlaps the set-up's waits on the network instead of adding
-    to the run's time."""
+    """Start the load generator's process (unless `chaos` did already, see
+    chaos.engine.load_process), and build the contract's validators in a
+    thread of its own, so that both overlap the set-up's waits on the network
+    instead of adding to the run's time."""
+    prepare_load()
 
     def work() -> None:
-        import chaos.engine.load  # noqa: F401
         from chaos.clients.agent import contract_problem
 
         for name in ("index", "breakers", "transitions", "assaults"):
@@ -103,22 +105,23 @@ class Runner:
         stopper: threading.Thread | None = None
         stopped: list[str] = []
         try:
+            prepare_load()  # its process imports what it needs while the set-up runs (chaos.engine.load_process)
             self._set_up()
             watcher.start()
             if isinstance(self.runtime, Replicated):  # replica events from the engine, for checks of replacement
                 replicas = self.runtime.watch_replicas(self.history)
             self._check_switch()
             self.history.append(Mark("run-start", time.time(), {"scenario": self.scenario.name, "run_id": self.run_id}))
-            from chaos.engine.load import LoadGenerator, read_back  # aiohttp: see warm_up
-
-            load = LoadGenerator(
+            load = Load(
                 self.system, self.scenario.mix(self.system), self.scenario.load.rate, self.scenario.load.timeout,
                 self.history, self.scenario.seed, max_lag=self.scenario.load.max_lag,
             )
-            t0 = time.time()
+            load.start()
+            # The scenario's clock starts with the load's first request (its
+            # process may still have been importing when asked to start).
+            t0 = load.started_at
             self.console.t0 = t0
             self.history.append(Mark("load-start", t0, {"rate": self.scenario.load.rate}))
-            load.start()
             if self.versions is None:
                 # For run.json only; read while the load runs, not before it
                 # (package metadata is parsed from files: ~50 ms).
@@ -156,6 +159,7 @@ class Runner:
             try:
                 if load is not None:
                     load.stop()
+                discard_load()  # a generator prepared for a run that ended before its load
                 if not rolled_back:
                     self._rollback(close_breakers=interrupted)
                 watcher.stop()
