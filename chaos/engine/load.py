@@ -45,7 +45,7 @@ import aiohttp
 import uvloop
 
 from chaos.history import History, LoadDelivery, Request
-from chaos.history.queries import percentile
+from chaos.history.queries import delivery_of
 from chaos.spec.system import RouteSpec, System
 
 _VAR = re.compile(r"{(\w+)}")
@@ -232,17 +232,8 @@ class LoadGenerator:
                 await self._one(session, route, path, body, time.time(), attempt=2)
 
     def _delivery(self, now: float) -> LoadDelivery:
-        seconds = max((self._stopped_at or now) - self._started_at, 1e-9)
-        lags = self._lags
-
-        def q(p: float) -> float:
-            return round(percentile(lags, p), 6) if lags else 0.0
-
-        return LoadDelivery(
-            asked=self.rate, seconds=round(seconds, 4), sent=self._sent, not_sent=self._not_sent,
-            delivered=round(self._sent / seconds, 3), lag_p50=q(50), lag_p99=q(99), lag_max=round(max(lags, default=0.0), 6),
-            max_lag=self.max_lag, cap=self.cap, keeps_time_up_to=KEEPS_TIME_UP_TO, at=now,
-        )
+        return delivery_of(self.rate, (self._stopped_at or now) - self._started_at, self._sent, self._not_sent,
+                           self._lags, self.max_lag, self.cap, KEEPS_TIME_UP_TO, now)
 
 
 def _fd_budget(wanted: int) -> int:

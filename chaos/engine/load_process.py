@@ -228,22 +228,14 @@ class Load:
     def _delivery_from_records(self) -> Any:
         """The delivery, from the records received, when the child ended
         without saying it (it died): whatever it sent before is all there is."""
-        from chaos.history import LoadDelivery, Request
-        from chaos.history.queries import percentile
+        from chaos.history import Request
+        from chaos.history.queries import delivery_of
 
         _, _, rate, _, _, max_lag = self._plan
         firsts = [r for r in self.history.of(Request) if r.attempt == 1 and r.t_start >= self._started_at]
-        lags = [r.t_start - r.t_sched for r in firsts]
         now = time.time()
-        seconds = max(now - self._started_at, 1e-9)
-
-        def q(p: float) -> float:
-            return round(percentile(lags, p), 6) if lags else 0.0
-
-        return LoadDelivery(asked=rate, seconds=round(seconds, 4), sent=len(firsts), not_sent=0,
-                            delivered=round(len(firsts) / seconds, 3), lag_p50=q(50), lag_p99=q(99),
-                            lag_max=round(max(lags, default=0.0), 6), max_lag=max_lag, cap=0,
-                            keeps_time_up_to=0.0, at=now)
+        return delivery_of(rate, now - self._started_at, len(firsts), 0, [r.t_start - r.t_sched for r in firsts],
+                           max_lag, 0, 0.0, now)
 
 
 # -- the child ----------------------------------------------------------------

@@ -54,11 +54,10 @@ class RunResult:
 
 
 def warm_up() -> threading.Thread:
-    """Start the load generator's process (unless `chaos` did already, see
-    chaos.engine.load_process), and build the contract's validators in a
-    thread of its own, so that both overlap the set-up's waits on the network
-    instead of adding to the run's time."""
-    prepare_load()
+    """Build the contract's validators in a thread of its own, so that it
+    overlaps the set-up's waits on the network instead of adding to the run's
+    time (the load generator's process is started by `chaos` itself, or by
+    the run: chaos.engine.load_process)."""
 
     def work() -> None:
         from chaos.clients.agent import contract_problem

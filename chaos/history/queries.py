@@ -178,6 +178,22 @@ def load_delivery(history: History) -> LoadDelivery | None:
     return found[-1] if found else None
 
 
+def delivery_of(asked: float, seconds: float, sent: int, not_sent: int, lags: list[float], max_lag: float, cap: int,
+                keeps_time_up_to: float, at: float) -> LoadDelivery:
+    """The `LoadDelivery` of `sent` requests over `seconds` (at least 1 ns),
+    each started `lags` seconds after it was due."""
+    seconds = max(seconds, 1e-9)
+
+    def q(p: float) -> float:
+        return round(percentile(lags, p), 6) if lags else 0.0
+
+    return LoadDelivery(
+        asked=asked, seconds=round(seconds, 4), sent=sent, not_sent=not_sent, delivered=round(sent / seconds, 3),
+        lag_p50=q(50), lag_p99=q(99), lag_max=round(max(lags, default=0.0), 6), max_lag=max_lag, cap=cap,
+        keeps_time_up_to=keeps_time_up_to, at=at,
+    )
+
+
 def not_delivered(history: History) -> str | None:
     """Why the load was not delivered, in words with its figures; None when it
     was (or the history does not say). Not delivered: fewer than 95% of the

@@ -76,9 +76,10 @@ def system(url: str) -> SimpleNamespace:
 
 
 def run_load(url: str, seconds: float, rate: float = 40, mix: dict | None = None, timeout: float = 2.0, cap: int | None = None,
-             seed: int = 3) -> tuple[History, LoadGenerator]:
+             seed: int = 3, engine=LoadGenerator) -> tuple[History, LoadGenerator]:
+    """`engine` (the generator, or chaos.engine.load_process.Load) sends for `seconds`."""
     history = History()
-    gen = LoadGenerator(system(url), mix or {"ok": 2, "fb": 1, "w": 1}, rate, timeout, history, seed)
+    gen = engine(system(url), mix or {"ok": 2, "fb": 1, "w": 1}, rate, timeout, history, seed, max_lag=0.1)
     if cap is not None:
         gen.cap = cap
     gen.start()

@@ -18,7 +18,7 @@ from chaos.engine import load_process
 from chaos.engine.load_process import Load
 from chaos.history import History, LoadDelivery, Request
 from chaos.history.queries import not_delivered
-from tests.unit.test_load_engine import Handler, server, system  # noqa: F401 - `server` is a fixture
+from tests.unit.test_load_engine import run_load as run_engine, server, system  # noqa: F401 - `server` is a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,12 +40,7 @@ def _gone(pid: int, within: float = 10.0) -> bool:
 
 
 def run_load(url: str, seconds: float, **kw) -> tuple[History, Load]:
-    history = History()
-    load = Load(system(url), kw.pop("mix", {"ok": 2, "fb": 1, "w": 1}), kw.pop("rate", 40), 2.0, history, 3, max_lag=0.1)
-    load.start()
-    time.sleep(seconds)
-    load.stop()
-    return history, load
+    return run_engine(url, seconds, engine=Load, **kw)
 
 
 def test_the_records_and_the_delivery_come_back_as_the_generator_wrote_them(server):
