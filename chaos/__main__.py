@@ -15,6 +15,11 @@ def main() -> None:
     from chaos.engine.load_process import prepare_for
 
     prepare_for(sys.argv[1:])
+    # So does the launcher of the system's Python services, for a run or an
+    # `up` that will start them (chaos.launcher).
+    from chaos.launcher import prepare_for as prepare_launcher
+
+    prepare_launcher(sys.argv[1:])
     from chaos.cli import run
 
     gc.freeze()

@@ -63,6 +63,10 @@ def run() -> NoReturn:
     except BrokenPipeError:  # `chaos list | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 1
+    finally:
+        from chaos.launcher import discard
+
+        discard()  # a launcher started for a run that never started its services (a bad file, an error)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -27,9 +27,10 @@ from urllib.parse import urlsplit
 
 from chaos.clients.agent import agent_env, agent_token
 from chaos.clients.http import Session
-from chaos.errors import SetupError
+from chaos.errors import ConfigError, SetupError
 from chaos.tools import TOXIPROXY_HINT, find_tool
 from chaos.engine.interrupts import deferred
+from chaos.launcher import take as take_prepared
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.readiness import service_ready
 from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
@@ -69,7 +70,7 @@ class LocalRuntime:
         # service's /health needs none of the others, and no request is sent
         # before up returns, so the order of starting does not matter while
         # the time each takes to boot does not add up.
-        spawned, running = [], []
+        spawned, running, to_start = [], [], []
         records = self._records()
         for name in self._units:
             record = records.get(name)
@@ -81,7 +82,19 @@ class LocalRuntime:
                 self.stop(name)  # started with another configuration (e.g. CHAOS_BREAKERS): start afresh
             if name == TOXIPROXY and self._foreign_toxiproxy():
                 continue
-            spawned.append(self._spawn(name))
+            to_start.append(name)
+        # Python services forked from a launcher that imports their libraries
+        # once (the system file's local.preload, chaos.launcher): its imports
+        # run while the other units start, and those are started first.
+        launchers = self._launchers([self._units[n] for n in to_start])
+        try:
+            for name in sorted(to_start, key=lambda n: self._units[n].cwd in launchers and self._preloadable(self._units[n])):
+                unit = self._units[name]
+                via = launchers.get(unit.cwd) if self._preloadable(unit) else None
+                spawned.append(self._spawn(name, via))
+        finally:
+            for launcher in launchers.values():
+                launcher.close()
         # Waited for together: each wait is a health request or more, to its own process.
         with ThreadPoolExecutor(max_workers=max(1, len(running) + len(spawned))) as pool:
             waits = {unit.name: pool.submit(self._wait_ready, unit, record) for unit, record in running + spawned}
@@ -114,14 +127,25 @@ class LocalRuntime:
                 wait_gone(record, 5.0)
         for name in list(self._units):
             self._forget(name)
+        reap_launchers()
         order = list(self._units)
         return sorted((r.name for r in records), key=lambda n: -order.index(n) if n in order else 0)
 
     def start(self, name: str) -> None:
         self._wait_ready(*self._spawn(name))
 
-    def _spawn(self, name: str) -> tuple[Unit, Record]:
-        """Start the unit's process and record it; not yet ready."""
+    def _preloadable(self, unit: Unit) -> bool:
+        """`{python} -m module ...` (this interpreter, no options of its own), while local.preload names modules."""
+        return bool(self.system.spec.local.preload) and unit.command[:2] == [sys.executable, "-m"] and len(unit.command) > 2
+
+    def _launchers(self, units: list[Unit]) -> dict[Path, Launcher]:
+        """One launcher per working folder of the preloadable units: a module
+        may read its working folder as it is imported (gunicorn does)."""
+        folders = sorted({u.cwd for u in units if self._preloadable(u)})
+        return {cwd: Launcher(cwd, self.system) for cwd in folders}
+
+    def _spawn(self, name: str, launcher: Launcher | None = None) -> tuple[Unit, Record]:
+        """Start the unit's process (forked by `launcher` if given) and record it; not yet ready."""
         unit = self._unit(name)
         record = self._records().get(name)
         if record and is_ours(record):
@@ -138,21 +162,24 @@ class LocalRuntime:
         with log.open("ab") as out, deferred():
             out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}: {' '.join(unit.command)}\n".encode())
             out.flush()
-            try:
-                proc = subprocess.Popen(
-                    unit.command,
-                    cwd=unit.cwd,
-                    env={**os.environ, **unit.env},
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            except OSError as e:
-                hint = f" ({TOXIPROXY_HINT})" if name == TOXIPROXY else ""
-                raise SetupError(f"cannot start {name}: {e.strerror}: {unit.command[0]}{hint}") from None
-            ticks = start_ticks(proc.pid)
-            record = Record(name, proc.pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
+            if launcher is not None:
+                pid = launcher.spawn(unit.command, {**os.environ, **unit.env}, log)
+            else:
+                try:
+                    pid = subprocess.Popen(
+                        unit.command,
+                        cwd=unit.cwd,
+                        env={**os.environ, **unit.env},
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    ).pid
+                except OSError as e:
+                    hint = f" ({TOXIPROXY_HINT})" if name == TOXIPROXY else ""
+                    raise SetupError(f"cannot start {name}: {e.strerror}: {unit.command[0]}{hint}") from None
+            ticks = start_ticks(pid)
+            record = Record(name, pid, ticks or 0, unit.command, str(log), self._fingerprint(unit))
             self._remember(record)
         return unit, record
 
@@ -341,6 +368,73 @@ class LocalRuntime:
     def _forget(self, name: str) -> None:
         with self._locked() as data:
             data.setdefault("units", {}).pop(name, None)
+
+
+_LAUNCHERS: list[subprocess.Popen] = []  # ended launchers are collected here, not left as zombies
+
+
+def reap_launchers() -> None:
+    """Collect the launchers whose units have all ended."""
+    _LAUNCHERS[:] = [proc for proc in _LAUNCHERS if proc.poll() is None]
+
+
+class Launcher:
+    """A chaos.launcher process for one up(): it imports the preloaded
+    modules as soon as it starts, then forks each unit asked for."""
+
+    def __init__(self, cwd: Path, system: System):
+        self.system = system
+        self._ready = False
+        # One `chaos` started already, before its own imports (chaos.launcher.prepare_for)?
+        self.proc = take_prepared(str(cwd), system.spec.local.preload)
+        if self.proc is None:
+            # By its file, not `-m chaos.launcher`: the toolkit need not be
+            # importable from the units' folder. It puts that folder first on
+            # its path itself, as `python -m` does for the units.
+            self.proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve().parent.parent / "launcher.py")],
+                cwd=cwd, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+            )
+            self._send({"preload": system.spec.local.preload})
+
+    def spawn(self, argv: list[str], env: dict[str, str], log: Path) -> int:
+        if not self._ready:
+            reply = self._receive()
+            if "error" in reply:
+                # A module that does not import is known only now: each is
+                # imported here, by this interpreter, and by nothing else.
+                preload = self.system.spec.local.preload
+                index = preload.index(reply["module"]) if reply.get("module") in preload else None
+                loc = ("local", "preload") if index is None else ("local", "preload", index)
+                if self.system.source is not None:
+                    raise self.system.source.error(loc, reply["error"])
+                raise ConfigError(self.system.path, None, ".".join(map(str, loc)), reply["error"])
+            self._ready = True
+        self._send({"argv": argv, "env": env, "log": str(log)})
+        return int(self._receive()["pid"])
+
+    def close(self) -> None:
+        """No more units to start: the launcher stays as their parent until
+        they end (chaos/launcher.py), and is no child of this process's to wait for."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.stdout.close()  # type: ignore[union-attr]
+        _LAUNCHERS.append(self.proc)
+        reap_launchers()
+
+    def _send(self, message: dict) -> None:
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass  # it has ended: _receive says how
+
+    def _receive(self) -> dict:
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise SetupError(f"the launcher of {self.system.path}'s local.preload ended (status {self.proc.wait()}); "
+                             "its error is above")
+        return json.loads(line)
 
 
 def _listening(host: str, port: int) -> bool:

@@ -219,6 +219,24 @@ class SwarmSpec(Model):
     replicas: dict[str, int] = Field(default={}, description="service -> replicas (1 when not named); REPLICAS=N overrides every count here")
 
 
+class LocalSpec(Model):
+    """How the local runtime starts the system's processes (docs/system-file.md)."""
+
+    preload: list[str] = Field(
+        default=[],
+        description="modules imported once, by one interpreter that then forks every `{python} -m ...` service: "
+                    "each starts without importing them again",
+    )
+
+    @pydantic.field_validator("preload")
+    @classmethod
+    def _modules(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+                raise ValueError(f"{name!r} is not a module name (like flask or gunicorn.app.wsgiapp)")
+        return value
+
+
 class ExploreSpec(Model):
     """How `chaos explore` compresses time on this system (docs/explore.md)."""
 
@@ -241,6 +259,7 @@ class SystemSpec(Model):
     docker: DockerSpec | None = None
     swarm: SwarmSpec | None = None
     explore: ExploreSpec = ExploreSpec()
+    local: LocalSpec = LocalSpec()
 
 
 class Proxy(Model):

@@ -1,0 +1,241 @@
+"""The local runtime's launcher (chaos/launcher.py, the system file's
+local.preload): a service forked from it is what `python -m module` would
+have started, and a preload it cannot honour is refused, naming the field."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from chaos.errors import ConfigError
+from chaos.runtime.local import Launcher
+from chaos.spec import load_system
+
+SYSTEM = textwrap.dedent(
+    """\
+    name: forked
+    toxiproxy:
+      url: http://127.0.0.1:18474
+      command: [toxiproxy-server, -port, "18474"]
+      proxies: proxies.json
+    services:
+      probe:
+        command: ["{python}", -m, probe, first, "second arg"]
+        port: 18001
+    entrypoint: probe
+    routes:
+      page: {path: /page}
+    local:
+      preload: PRELOAD
+    """
+)
+
+# What a unit sees of itself, written where the test reads it; exits 3,
+# after an atexit handler and a non-daemon thread that must both have run.
+PROBE = textwrap.dedent(
+    """\
+    import atexit, json, os, random, sys, threading, time
+    out = os.environ["PROBE_OUT"]
+    seen = {
+        "name": __name__,
+        "argv": sys.argv,
+        "path0": sys.path[0],
+        "cwd": os.getcwd(),
+        "env": os.environ.get("PROBE_VALUE"),
+        "launcher_only": os.environ.get("ONLY_IN_LAUNCHER"),
+        "leader": os.getpgid(0) == os.getpid() and os.getsid(0) == os.getpid(),
+        "stdin_is_null": os.path.samestat(os.fstat(0), os.stat(os.devnull)),
+        "cmdline": open("/proc/self/cmdline", "rb").read().replace(b"\\0", b" ").decode().strip(),
+        "random": random.random(),
+        "preloaded": "json.tool" in sys.modules,
+        "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+    }
+    def late():
+        time.sleep(0.2)
+        with open(out + ".thread", "w") as f:
+            f.write("joined")
+    threading.Thread(target=late).start()
+    atexit.register(lambda: open(out + ".atexit", "w").write("ran"))
+    with open(out, "w") as f:
+        json.dump(seen, f)
+    print("to stdout", flush=True)
+    print("to stderr", file=sys.stderr, flush=True)
+    sys.exit(3)
+    """
+)
+
+
+def system_with(tmp_path: Path, preload: list[str]):
+    (tmp_path / "proxies.json").write_text("[]")
+    (tmp_path / "system.yaml").write_text(SYSTEM.replace("PRELOAD", json.dumps(preload)))
+    (tmp_path / "probe").mkdir(exist_ok=True)
+    (tmp_path / "probe" / "__init__.py").write_text("")
+    (tmp_path / "probe" / "__main__.py").write_text(PROBE)
+    return load_system(tmp_path / "system.yaml")
+
+
+def wait_for(path: Path, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.exists(), f"{path} was not written within {timeout} s"
+
+
+def gone(pid: int, timeout: float = 15.0) -> None:
+    """Wait until the unit has ended and been collected (by its launcher)."""
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if os.path.exists(f"/proc/{pid}"):
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"unit {pid} is still there after {timeout} s: {Path(f'/proc/{pid}/stat').read_text()}")
+
+
+def test_a_forked_unit_is_what_python_dash_m_would_have_started(tmp_path, monkeypatch):
+    system = system_with(tmp_path, ["json.tool"])
+    argv = [sys.executable, "-m", "probe", "first", "second arg"]
+    monkeypatch.setenv("ONLY_IN_LAUNCHER", "leaks")  # the launcher's environment, not the unit's
+    launcher = Launcher(tmp_path, system)
+    monkeypatch.delenv("ONLY_IN_LAUNCHER")
+    pids = []
+    try:
+        for n in (1, 2):
+            env = {**os.environ, "PROBE_OUT": str(tmp_path / f"forked{n}.json"), "PROBE_VALUE": f"v{n}"}
+            pids.append(launcher.spawn(argv, env, tmp_path / f"forked{n}.log"))
+    finally:
+        launcher.close()
+    for pid in pids:
+        gone(pid)  # collected: no zombie left for init
+    assert launcher.proc.wait(timeout=5) == 0  # and its launcher ends with the last of them
+    plain = subprocess.run(argv, cwd=tmp_path, env={**os.environ, "PROBE_OUT": str(tmp_path / "plain.json"), "PROBE_VALUE": "v1"},
+                           stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True)
+    assert plain.returncode == 3
+
+    forked = json.loads((tmp_path / "forked1.json").read_text())
+    expected = json.loads((tmp_path / "plain.json").read_text())
+    for key in ("name", "argv", "path0", "cwd", "env", "launcher_only", "leader", "stdin_is_null", "cmdline"):
+        assert forked[key] == expected[key], key
+    assert forked["name"] == "__main__" and forked["argv"][1:] == ["first", "second arg"]
+    assert forked["path0"] == str(tmp_path) and forked["launcher_only"] is None
+    assert forked["cmdline"] == " ".join(argv)  # not the launcher's: ps, and the agent, see the unit
+    assert forked["fds"] == [0, 1, 2, 3]  # the three, and the one that lists them: nothing of the launcher's
+    assert forked["preloaded"] and not expected["preloaded"]
+    assert json.loads((tmp_path / "forked2.json").read_text())["env"] == "v2"
+    assert forked["random"] != json.loads((tmp_path / "forked2.json").read_text())["random"]
+    for n in (1, 2):
+        assert (tmp_path / f"forked{n}.json.atexit").read_text() == "ran"
+        assert (tmp_path / f"forked{n}.json.thread").read_text() == "joined"
+        log = (tmp_path / f"forked{n}.log").read_text()
+        assert "to stdout" in log and "to stderr" in log
+
+
+def test_a_unit_stops_on_sigterm_like_any_process(tmp_path):
+    system = system_with(tmp_path, [])
+    (tmp_path / "sleeper.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    launcher = Launcher(tmp_path, system)
+    try:
+        pid = launcher.spawn([sys.executable, "-m", "sleeper"], dict(os.environ), tmp_path / "sleeper.log")
+    finally:
+        launcher.close()
+    log = tmp_path / "sleeper.log"
+    wait_until = time.monotonic() + 15
+    while not (log.exists() and "up" in log.read_text()) and time.monotonic() < wait_until:
+        time.sleep(0.02)
+    assert "up" in log.read_text()
+    assert launcher.proc.poll() is None  # the unit's parent while it runs
+    os.killpg(pid, signal.SIGTERM)
+    gone(pid)
+    assert launcher.proc.wait(timeout=5) == 0
+
+
+def test_a_module_that_does_not_import_is_refused_naming_its_line(tmp_path):
+    system = system_with(tmp_path, ["json", "no_such_module_here"])
+    launcher = Launcher(tmp_path, system)
+    try:
+        with pytest.raises(ConfigError) as e:
+            launcher.spawn([sys.executable, "-m", "probe"], dict(os.environ), tmp_path / "x.log")
+    finally:
+        launcher.close()
+    assert e.value.path == tmp_path / "system.yaml" and e.value.line == 14
+    assert e.value.field == "local.preload[1]"
+    assert "cannot import no_such_module_here: ModuleNotFoundError" in str(e.value)
+    assert not (tmp_path / "x.log").exists()  # nothing was started
+
+
+def test_a_module_that_starts_a_thread_is_refused(tmp_path):
+    (tmp_path / "spawns_thread.py").write_text("import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n")
+    system = system_with(tmp_path, ["spawns_thread"])
+    launcher = Launcher(tmp_path, system)
+    try:
+        with pytest.raises(ConfigError, match="importing spawns_thread started threads .*cannot be forked safely"):
+            launcher.spawn([sys.executable, "-m", "probe"], dict(os.environ), tmp_path / "x.log")
+    finally:
+        launcher.close()
+
+
+def test_a_preload_entry_must_be_a_module_name(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        system_with(tmp_path, ["flask", "flask app"])
+    assert "local.preload" in str(e.value) and "'flask app' is not a module name" in str(e.value)
+    assert e.value.line == 14
+
+
+def test_only_this_interpreters_dash_m_commands_are_forked(tmp_path):
+    from chaos.runtime.local import LocalRuntime, Unit
+
+    runtime = LocalRuntime(system_with(tmp_path, ["json"]), tmp_path / "state")
+
+    def unit(*command: str) -> Unit:
+        return Unit("u", list(command), tmp_path, {}, "127.0.0.1", 1, lambda: True, 1.0)
+
+    assert runtime._preloadable(unit(sys.executable, "-m", "gunicorn", "app:app"))
+    assert not runtime._preloadable(unit(sys.executable, "-X", "dev", "-m", "gunicorn"))  # options of its own
+    assert not runtime._preloadable(unit(sys.executable, "app.py"))
+    assert not runtime._preloadable(unit("/other/venv/bin/python", "-m", "gunicorn"))  # another interpreter
+    assert not LocalRuntime(system_with(tmp_path, []), tmp_path / "state")._preloadable(unit(sys.executable, "-m", "gunicorn"))
+
+
+def test_a_run_on_a_stopped_stack_starts_the_launcher_before_the_toolkits_imports(tmp_path, monkeypatch):
+    from chaos import launcher
+    from chaos.runtime.process import start_ticks
+
+    system_with(tmp_path, ["json"])
+    file = str(tmp_path / "system.yaml")
+    monkeypatch.delenv("RUNTIME", raising=False)
+    for argv in (["--system", file, "run", "x", "--dry-run"], ["--system", file, "list"],
+                 ["--system", file, "--runtime", "docker", "run", "x"], ["--system", file, "--port-offset", "10", "run", "x"]):
+        launcher.prepare_for(argv)
+        assert launcher._prepared == {}, argv
+    # Every unit recorded still runs (here: this test's own process): a warm run, nothing to start.
+    (tmp_path / ".chaos").mkdir()
+    (tmp_path / ".chaos" / "local.json").write_text(json.dumps({"units": {"probe": {"pid": os.getpid(), "start_ticks": start_ticks(os.getpid())}}}))
+    launcher.prepare_for(["--system", file, "run", "x"])
+    assert launcher._prepared == {}
+    (tmp_path / ".chaos" / "local.json").unlink()
+
+    launcher.prepare_for(["--system", file, "up"])
+    (key, proc), = launcher._prepared.items()
+    assert key == (str(tmp_path.resolve()), ("json",))
+    assert launcher.take(str(tmp_path), ["json", "os"]) is None and proc.wait(timeout=5) != 0  # another preload: ended
+    assert launcher._prepared == {}
+
+    launcher.prepare_for(["--system", file, "run", "x"])
+    (_, proc), = launcher._prepared.items()
+    system = load_system(tmp_path / "system.yaml")
+    runner = Launcher(tmp_path, system)  # takes it
+    try:
+        assert runner.proc is proc
+        pid = runner.spawn([sys.executable, "-m", "probe"], {**os.environ, "PROBE_OUT": str(tmp_path / "early.json")}, tmp_path / "early.log")
+    finally:
+        runner.close()
+    gone(pid)
+    assert json.loads((tmp_path / "early.json").read_text())["preloaded"] is False  # json.tool was not asked for
+    assert proc.wait(timeout=5) == 0
