@@ -135,4 +135,3 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass  # not our child (started by an earlier run), or already reaped
-
