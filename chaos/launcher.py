@@ -172,21 +172,25 @@ def _prepare_for(argv: list[str]) -> None:
     path = os.path.abspath(_option(argv, "--system") or os.environ.get("CHAOS_SYSTEM", "system.yaml"))
     with open(path, encoding="utf-8") as f:
         spec = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    preload = list((spec.get("local") or {}).get("preload") or [])
+    common = list((spec.get("local") or {}).get("preload") or [])
     root = os.path.dirname(path)
-    folders = [os.path.realpath(os.path.join(root, s.get("cwd", "."))) for s in spec["services"].values()
-               if list(s.get("command", []))[:2] == ["{python}", "-m"]]
-    if not preload or not folders:
+    keys = set()
+    for service in spec["services"].values():
+        own = service.get("preload")
+        preload = common if own is None else list(own)
+        if preload and list(service.get("command", []))[:2] == ["{python}", "-m"]:
+            keys.add((os.path.realpath(os.path.join(root, service.get("cwd", "."))), tuple(preload)))
+    if not keys:
         return
     state = _option(argv, "--state") or os.path.join(root, ".chaos")
     if _all_running(os.path.join(state, "local.json")):
         return  # a warm run: nothing to start, and the other core is the load generator's
-    cwd = max(set(folders), key=folders.count)
-    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)], cwd=cwd, env=dict(os.environ),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
-    proc.stdin.write((json.dumps({"preload": preload}) + "\n").encode())  # type: ignore[union-attr]
-    proc.stdin.flush()  # type: ignore[union-attr]
-    _prepared[(cwd, tuple(preload))] = proc
+    for cwd, preload in sorted(keys):
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)], cwd=cwd, env=dict(os.environ),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+        proc.stdin.write((json.dumps({"preload": list(preload)}) + "\n").encode())  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        _prepared[(cwd, preload)] = proc
 
 
 def _all_running(state_file: str) -> bool:
@@ -209,10 +213,9 @@ def _all_running(state_file: str) -> bool:
 
 
 def take(cwd: str, preload: list[str]):  # -> subprocess.Popen | None
-    """The launcher started for this folder and preload, if any (and still
-    running); every other one started early is ended: nobody will ask it."""
+    """The launcher started early for this folder and preload, if any (and
+    still running); `discard` ends those nobody took."""
     wanted = _prepared.pop((os.path.realpath(cwd), tuple(preload)), None)
-    discard()
     if wanted is not None and wanted.poll() is not None:
         return None
     return wanted

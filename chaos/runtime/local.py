@@ -30,7 +30,7 @@ from chaos.clients.http import Session
 from chaos.errors import ConfigError, SetupError
 from chaos.tools import TOXIPROXY_HINT, find_tool
 from chaos.engine.interrupts import deferred
-from chaos.launcher import take as take_prepared
+from chaos.launcher import discard as discard_prepared, take as take_prepared
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.readiness import service_ready
 from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
@@ -88,13 +88,13 @@ class LocalRuntime:
         # run while the other units start, and those are started first.
         launchers = self._launchers([self._units[n] for n in to_start])
         try:
-            for name in sorted(to_start, key=lambda n: self._units[n].cwd in launchers and self._preloadable(self._units[n])):
-                unit = self._units[name]
-                via = launchers.get(unit.cwd) if self._preloadable(unit) else None
-                spawned.append(self._spawn(name, via))
+            for name in sorted(to_start, key=lambda n: self._launch_key(self._units[n]) is not None):
+                key = self._launch_key(self._units[name])
+                spawned.append(self._spawn(name, launchers[key] if key else None))
         finally:
             for launcher in launchers.values():
                 launcher.close()
+            discard_prepared()  # started early for a preload nobody asked for after all
         # Waited for together: each wait is a health request or more, to its own process.
         with ThreadPoolExecutor(max_workers=max(1, len(running) + len(spawned))) as pool:
             waits = {unit.name: pool.submit(self._wait_ready, unit, record) for unit, record in running + spawned}
@@ -134,15 +134,28 @@ class LocalRuntime:
     def start(self, name: str) -> None:
         self._wait_ready(*self._spawn(name))
 
-    def _preloadable(self, unit: Unit) -> bool:
-        """`{python} -m module ...` (this interpreter, no options of its own), while local.preload names modules."""
-        return bool(self.system.spec.local.preload) and unit.command[:2] == [sys.executable, "-m"] and len(unit.command) > 2
+    def _preload(self, unit: Unit) -> list[str]:
+        """The modules to preload for the unit: its own preload, else local.preload."""
+        spec = self.system.services.get(unit.name)
+        own = spec.preload if spec is not None else None
+        return list(self.system.spec.local.preload if own is None else own)
 
-    def _launchers(self, units: list[Unit]) -> dict[Path, Launcher]:
-        """One launcher per working folder of the preloadable units: a module
-        may read its working folder as it is imported (gunicorn does)."""
-        folders = sorted({u.cwd for u in units if self._preloadable(u)})
-        return {cwd: Launcher(cwd, self.system) for cwd in folders}
+    def _launch_key(self, unit: Unit) -> tuple[Path, tuple[str, ...]] | None:
+        """Which launcher forks the unit (its folder and preload), or None to
+        start it as a process of its own: only `{python} -m module ...` (this
+        interpreter, no options of its own) with modules to preload."""
+        preload = self._preload(unit)
+        if not preload or unit.command[:2] != [sys.executable, "-m"] or len(unit.command) < 3:
+            return None
+        return unit.cwd, tuple(preload)
+
+    def _launchers(self, units: list[Unit]) -> dict[tuple[Path, tuple[str, ...]], Launcher]:
+        """One launcher per working folder and preload: a module may read its
+        working folder as it is imported (gunicorn does), and services that
+        preload different libraries (a web app, a Celery worker) import them
+        side by side."""
+        keys = sorted({k for u in units if (k := self._launch_key(u)) is not None})
+        return {(cwd, preload): Launcher(cwd, list(preload), self.system) for cwd, preload in keys}
 
     def _spawn(self, name: str, launcher: Launcher | None = None) -> tuple[Unit, Record]:
         """Start the unit's process (forked by `launcher` if given) and record it; not yet ready."""
@@ -382,11 +395,12 @@ class Launcher:
     """A chaos.launcher process for one up(): it imports the preloaded
     modules as soon as it starts, then forks each unit asked for."""
 
-    def __init__(self, cwd: Path, system: System):
+    def __init__(self, cwd: Path, preload: list[str], system: System):
         self.system = system
+        self.preload = preload
         self._ready = False
         # One `chaos` started already, before its own imports (chaos.launcher.prepare_for)?
-        self.proc = take_prepared(str(cwd), system.spec.local.preload)
+        self.proc = take_prepared(str(cwd), preload)
         if self.proc is None:
             # By its file, not `-m chaos.launcher`: the toolkit need not be
             # importable from the units' folder. It puts that folder first on
@@ -395,7 +409,7 @@ class Launcher:
                 [sys.executable, str(Path(__file__).resolve().parent.parent / "launcher.py")],
                 cwd=cwd, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
             )
-            self._send({"preload": system.spec.local.preload})
+            self._send({"preload": preload})
 
     def spawn(self, argv: list[str], env: dict[str, str], log: Path) -> int:
         if not self._ready:
@@ -403,15 +417,22 @@ class Launcher:
             if "error" in reply:
                 # A module that does not import is known only now: each is
                 # imported here, by this interpreter, and by nothing else.
-                preload = self.system.spec.local.preload
-                index = preload.index(reply["module"]) if reply.get("module") in preload else None
-                loc = ("local", "preload") if index is None else ("local", "preload", index)
+                loc = self._where(reply.get("module"))
                 if self.system.source is not None:
                     raise self.system.source.error(loc, reply["error"])
                 raise ConfigError(self.system.path, None, ".".join(map(str, loc)), reply["error"])
             self._ready = True
         self._send({"argv": argv, "env": env, "log": str(log)})
         return int(self._receive()["pid"])
+
+    def _where(self, module: str | None) -> tuple[str | int, ...]:
+        """The field that asked for `module`: a service's own preload, or local.preload."""
+        for name, spec in self.system.services.items():
+            if spec.preload is not None and module in spec.preload:
+                return ("services", name, "preload", spec.preload.index(module))
+        if module in self.system.spec.local.preload:
+            return ("local", "preload", self.system.spec.local.preload.index(module))
+        return ("local", "preload")
 
     def close(self) -> None:
         """No more units to start: the launcher stays as their parent until

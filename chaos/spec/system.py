@@ -88,6 +88,13 @@ RETIRED_SERVICE_FIELDS = {
 }
 
 
+def _module_names(value: list[str] | None) -> list[str] | None:
+    for name in value or []:
+        if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
+            raise ValueError(f"{name!r} is not a module name (like flask or gunicorn.app.wsgiapp)")
+    return value
+
+
 class ServiceSpec(Model):
     command: list[str] = Field(min_length=1)
     cwd: str = "."
@@ -109,6 +116,11 @@ class ServiceSpec(Model):
     )
     fallback: FallbackSpec | None = Field(default=None, description="how its answers mark a fallback, if not the agent's way")
     start_timeout: Seconds = 20.0
+    preload: list[str] | None = Field(
+        default=None, description="the local runtime's preload for this service instead of local.preload "
+                                  "(its own libraries: a Celery worker's are not a web app's); [] starts it unforked")
+
+    _modules = pydantic.field_validator("preload")(_module_names)
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -228,13 +240,7 @@ class LocalSpec(Model):
                     "each starts without importing them again",
     )
 
-    @pydantic.field_validator("preload")
-    @classmethod
-    def _modules(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
-                raise ValueError(f"{name!r} is not a module name (like flask or gunicorn.app.wsgiapp)")
-        return value
+    _modules = pydantic.field_validator("preload")(_module_names)
 
 
 class ExploreSpec(Model):

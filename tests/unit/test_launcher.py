@@ -103,7 +103,7 @@ def test_a_forked_unit_is_what_python_dash_m_would_have_started(tmp_path, monkey
     system = system_with(tmp_path, ["json.tool"])
     argv = [sys.executable, "-m", "probe", "first", "second arg"]
     monkeypatch.setenv("ONLY_IN_LAUNCHER", "leaks")  # the launcher's environment, not the unit's
-    launcher = Launcher(tmp_path, system)
+    launcher = Launcher(tmp_path, system.spec.local.preload, system)
     monkeypatch.delenv("ONLY_IN_LAUNCHER")
     pids = []
     try:
@@ -140,7 +140,7 @@ def test_a_forked_unit_is_what_python_dash_m_would_have_started(tmp_path, monkey
 def test_a_unit_stops_on_sigterm_like_any_process(tmp_path):
     system = system_with(tmp_path, [])
     (tmp_path / "sleeper.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
-    launcher = Launcher(tmp_path, system)
+    launcher = Launcher(tmp_path, system.spec.local.preload, system)
     try:
         pid = launcher.spawn([sys.executable, "-m", "sleeper"], dict(os.environ), tmp_path / "sleeper.log")
     finally:
@@ -158,7 +158,7 @@ def test_a_unit_stops_on_sigterm_like_any_process(tmp_path):
 
 def test_a_module_that_does_not_import_is_refused_naming_its_line(tmp_path):
     system = system_with(tmp_path, ["json", "no_such_module_here"])
-    launcher = Launcher(tmp_path, system)
+    launcher = Launcher(tmp_path, system.spec.local.preload, system)
     try:
         with pytest.raises(ConfigError) as e:
             launcher.spawn([sys.executable, "-m", "probe"], dict(os.environ), tmp_path / "x.log")
@@ -173,7 +173,7 @@ def test_a_module_that_does_not_import_is_refused_naming_its_line(tmp_path):
 def test_a_module_that_starts_a_thread_is_refused(tmp_path):
     (tmp_path / "spawns_thread.py").write_text("import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n")
     system = system_with(tmp_path, ["spawns_thread"])
-    launcher = Launcher(tmp_path, system)
+    launcher = Launcher(tmp_path, system.spec.local.preload, system)
     try:
         with pytest.raises(ConfigError, match="importing spawns_thread started threads .*cannot be forked safely"):
             launcher.spawn([sys.executable, "-m", "probe"], dict(os.environ), tmp_path / "x.log")
@@ -188,19 +188,39 @@ def test_a_preload_entry_must_be_a_module_name(tmp_path):
     assert e.value.line == 14
 
 
-def test_only_this_interpreters_dash_m_commands_are_forked(tmp_path):
+def test_only_this_interpreters_dash_m_commands_are_forked_and_by_their_own_preload(tmp_path):
     from chaos.runtime.local import LocalRuntime, Unit
 
+    def unit(*command: str, name: str = "probe") -> Unit:
+        return Unit(name, list(command), tmp_path, {}, "127.0.0.1", 1, lambda: True, 1.0)
+
     runtime = LocalRuntime(system_with(tmp_path, ["json"]), tmp_path / "state")
+    assert runtime._launch_key(unit(sys.executable, "-m", "gunicorn", "app:app")) == (tmp_path, ("json",))
+    assert runtime._launch_key(unit(sys.executable, "-X", "dev", "-m", "gunicorn")) is None  # options of its own
+    assert runtime._launch_key(unit(sys.executable, "app.py")) is None
+    assert runtime._launch_key(unit("/other/venv/bin/python", "-m", "gunicorn")) is None  # another interpreter
+    assert LocalRuntime(system_with(tmp_path, []), tmp_path / "state")._launch_key(unit(sys.executable, "-m", "gunicorn")) is None
 
-    def unit(*command: str) -> Unit:
-        return Unit("u", list(command), tmp_path, {}, "127.0.0.1", 1, lambda: True, 1.0)
+    # A service's own preload instead of local.preload; [] starts it unforked.
+    for own, key in (("[email]", (tmp_path, ("email",))), ("[]", None)):
+        text = (tmp_path / "system.yaml").read_text().replace("    port: 18001\n", f"    port: 18001\n    preload: {own}\n")
+        (tmp_path / "own.yaml").write_text(text)
+        runtime = LocalRuntime(load_system(tmp_path / "own.yaml"), tmp_path / "state")
+        assert runtime._launch_key(unit(sys.executable, "-m", "probe")) == key
 
-    assert runtime._preloadable(unit(sys.executable, "-m", "gunicorn", "app:app"))
-    assert not runtime._preloadable(unit(sys.executable, "-X", "dev", "-m", "gunicorn"))  # options of its own
-    assert not runtime._preloadable(unit(sys.executable, "app.py"))
-    assert not runtime._preloadable(unit("/other/venv/bin/python", "-m", "gunicorn"))  # another interpreter
-    assert not LocalRuntime(system_with(tmp_path, []), tmp_path / "state")._preloadable(unit(sys.executable, "-m", "gunicorn"))
+
+def test_a_services_own_preload_that_does_not_import_names_its_field(tmp_path):
+    system_with(tmp_path, ["json"])
+    text = (tmp_path / "system.yaml").read_text().replace("    port: 18001\n", "    port: 18001\n    preload: [json, nope_not_here]\n")
+    (tmp_path / "own.yaml").write_text(text)
+    system = load_system(tmp_path / "own.yaml")
+    launcher = Launcher(tmp_path, ["json", "nope_not_here"], system)
+    try:
+        with pytest.raises(ConfigError) as e:
+            launcher.spawn([sys.executable, "-m", "probe"], dict(os.environ), tmp_path / "x.log")
+    finally:
+        launcher.close()
+    assert e.value.field == "services.probe.preload[1]" and e.value.line == 10
 
 
 def test_a_run_on_a_stopped_stack_starts_the_launcher_before_the_toolkits_imports(tmp_path, monkeypatch):
@@ -224,13 +244,14 @@ def test_a_run_on_a_stopped_stack_starts_the_launcher_before_the_toolkits_import
     launcher.prepare_for(["--system", file, "up"])
     (key, proc), = launcher._prepared.items()
     assert key == (str(tmp_path.resolve()), ("json",))
-    assert launcher.take(str(tmp_path), ["json", "os"]) is None and proc.wait(timeout=5) != 0  # another preload: ended
-    assert launcher._prepared == {}
+    assert launcher.take(str(tmp_path), ["json", "os"]) is None  # another preload
+    launcher.discard()  # as up() does once its launchers are made: nobody will take this one
+    assert proc.wait(timeout=5) != 0 and launcher._prepared == {}
 
     launcher.prepare_for(["--system", file, "run", "x"])
     (_, proc), = launcher._prepared.items()
     system = load_system(tmp_path / "system.yaml")
-    runner = Launcher(tmp_path, system)  # takes it
+    runner = Launcher(tmp_path, system.spec.local.preload, system)  # takes it
     try:
         assert runner.proc is proc
         pid = runner.spawn([sys.executable, "-m", "probe"], {**os.environ, "PROBE_OUT": str(tmp_path / "early.json")}, tmp_path / "early.log")
