@@ -119,19 +119,23 @@ class Delivery:
         finally:
             db.close()
 
-    def send_with_retries(self, first: float, most: float, budget: float, **message: Any) -> bool:
+    def send_with_retries(self, first: float, most: float, budget: float, stopping: threading.Event | None = None,
+                          **message: Any) -> bool:
         """`send`, retried with exponential backoff (first, 2*first, ... at
         most `most` seconds apart) for up to `budget` seconds; raises the last
-        SendFailed when the budget is spent."""
+        SendFailed when the budget is spent, or at once when `stopping` is set:
+        a worker asked to stop gives the message back to the broker rather
+        than keep its stop waiting out the budget (12 s, longer than a
+        supervisor's grace before SIGKILL)."""
         deadline = time.monotonic() + budget
         wait = first
+        stopping = stopping or threading.Event()
         while True:
             try:
                 return self.send(**message)
             except SendFailed:
-                if time.monotonic() + wait > deadline:
+                if time.monotonic() + wait > deadline or stopping.wait(wait):
                     raise
-                time.sleep(wait)
                 wait = min(wait * 2, most)
 
     def _smtp(self, mail: EmailMessage, accepted: Callable[[], None]) -> None:

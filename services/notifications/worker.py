@@ -86,7 +86,7 @@ def send_email(self: Any, outbox_id: str, message: str, to: str, ref: str, paylo
     try:
         sent = delivery.send_with_retries(
             float(ops.config["RETRY_FIRST"]), float(ops.config["RETRY_MAX"]), float(ops.config["RETRY_BUDGET"]),
-            outbox_id=outbox_id, message=message, to=to, ref=ref, payload=payload,
+            stopping=_stopping, outbox_id=outbox_id, message=message, to=to, ref=ref, payload=payload,
         )
     except SendFailed as exc:
         log.warning("send_email %s: giving it back to the broker: %s", outbox_id, exc)
@@ -131,7 +131,13 @@ def _serve_ops(**_: Any) -> None:
     log.info("notifications: ops server on port %d", port)
 
 
+# Set as a warm shutdown begins: a send still retrying gives its message
+# back at once (delivery.send_with_retries) instead of holding the stop.
+_stopping = threading.Event()
+
+
 @signals.worker_shutting_down.connect
 def _stop_ops(**_: Any) -> None:
+    _stopping.set()
     if _server is not None:
         threading.Thread(target=_server.shutdown, daemon=True).start()

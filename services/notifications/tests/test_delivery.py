@@ -61,6 +61,19 @@ def test_the_sink_lists_a_doubled_id_twice(tmp_path, sink) -> None:
     assert [m["outbox_id"] for m in store.listing(path, "ann@example.test")] == ["users-7", "users-7"]
 
 
+def test_a_stopping_worker_stops_retrying_at_once(tmp_path) -> None:
+    import threading
+
+    delivery = make(tmp_path, free_port(), fail_max=100)
+    stopping = threading.Event()
+    threading.Timer(0.3, stopping.set).start()
+    began = time.monotonic()
+    with pytest.raises(SendFailed):
+        delivery.send_with_retries(0.25, 4.0, 12.0, stopping=stopping, **MESSAGE)
+    # Without the stop: 0.25 + 0.5 + 1 + 2 + 4 + 4 s of waits within the 12 s budget.
+    assert 0.3 <= time.monotonic() - began < 1.0
+
+
 def test_an_unreachable_sink_opens_the_breaker_and_retries_back_off(tmp_path) -> None:
     delivery = make(tmp_path, free_port(), fail_max=2)
     began = time.monotonic()
