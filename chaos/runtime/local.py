@@ -91,6 +91,12 @@ class LocalRuntime:
             for name in sorted(to_start, key=lambda n: self._launch_key(self._units[n]) is not None):
                 key = self._launch_key(self._units[name])
                 spawned.append(self._spawn(name, launchers[key] if key else None))
+        except BaseException:
+            # Nothing half-done: a preload that does not import (known only
+            # now) or a port in use stops what this call already started.
+            for unit, _ in spawned:
+                self.stop(unit.name)
+            raise
         finally:
             for launcher in launchers.values():
                 launcher.close()
@@ -426,17 +432,18 @@ class Launcher:
         return int(self._receive()["pid"])
 
     def _where(self, module: str | None) -> tuple[str | int, ...]:
-        """The field that asked for `module`: a service's own preload, or local.preload."""
-        for name, spec in self.system.services.items():
-            if spec.preload is not None and module in spec.preload:
-                return ("services", name, "preload", spec.preload.index(module))
-        if module in self.system.spec.local.preload:
-            return ("local", "preload", self.system.spec.local.preload.index(module))
+        """The field that asked this launcher for `module`: local.preload, or a service's own."""
+        lists = [(("local", "preload"), self.system.spec.local.preload)]
+        lists += [(("services", name, "preload"), spec.preload) for name, spec in self.system.services.items() if spec.preload is not None]
+        for loc, modules in lists:
+            if list(modules) == self.preload:
+                return (*loc, modules.index(module)) if module in modules else loc
         return ("local", "preload")
 
     def close(self) -> None:
         """No more units to start: the launcher stays as their parent until
-        they end (chaos/launcher.py), and is no child of this process's to wait for."""
+        they end (chaos/launcher.py); this process collects it once it has
+        (reap_launchers), without waiting for it."""
         with contextlib.suppress(OSError):
             self.proc.stdin.close()  # type: ignore[union-attr]
         self.proc.stdout.close()  # type: ignore[union-attr]

@@ -260,3 +260,22 @@ def test_a_run_on_a_stopped_stack_starts_the_launcher_before_the_toolkits_import
     gone(pid)
     assert json.loads((tmp_path / "early.json").read_text())["preloaded"] is False  # json.tool was not asked for
     assert proc.wait(timeout=5) == 0
+
+
+def test_an_up_whose_preload_does_not_import_leaves_nothing_running(tmp_path):
+    """`chaos up` with a typo in local.preload: exit 2 naming the line, and
+    the units it had already started (here a plain process) are stopped."""
+    from chaos.runtime.local import LocalRuntime
+    from chaos.runtime.process import Record, is_ours
+
+    system_with(tmp_path, ["json", "no_such_module_here"])
+    (tmp_path / "plain.py").write_text("import time\ntime.sleep(60)\n")
+    text = (tmp_path / "system.yaml").read_text().replace(
+        "services:\n", "services:\n  plain:\n    command: [\"{python}\", plain.py]\n    port: 18002\n    preload: []\n", 1)
+    (tmp_path / "two.yaml").write_text(text)
+    runtime = LocalRuntime(load_system(tmp_path / "two.yaml"), tmp_path / "state")
+    runtime._units = {n: u for n, u in runtime._units.items() if n != "toxiproxy"}  # no Toxiproxy needed here
+    with pytest.raises(ConfigError, match=r"two.yaml:\d+: local.preload\[1\]: cannot import no_such_module_here"):
+        runtime.up()
+    plain = Record(**json.loads((tmp_path / "state" / "local.json").read_text())["units"]["plain"])  # it was started
+    assert not is_ours(plain)  # and stopped again
