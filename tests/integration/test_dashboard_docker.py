@@ -1,7 +1,9 @@
 """The live demo on the Docker runtime: the same page, the same buttons, the
 services in containers. A kill turns gateway->orders open on the page within
-a second, the revert starts the container again and the edge closes, and
-leaving the demo removes every container it started.
+a second of the breaker opening (and of the click, on the local runtime:
+test_dashboard.py; here the engine's kill comes first), the revert starts
+the container again and the edge closes, and leaving the demo removes every
+container it started.
 
 Skips without Docker or Chromium on a laptop; fails without them when CI=true."""
 
@@ -24,9 +26,18 @@ def test_the_demo_drives_the_docker_runtime(docker_engine, tmp_path):
             assert edge_state(page, EDGE) == "closed"
             click(page, "kill:orders")
             wait_edge(page, "open", timeout=5)
-            pressed = page.evaluate("window.dashboard.pressedAt['kill:orders']")
-            changed = page.evaluate(f"window.dashboard.changedAt['{EDGE}']")
-            assert 0 < (changed - pressed) / 1000 < 1.0, f"the edge turned open {(changed - pressed) / 1000:.2f} s after the click"
+            # Epoch milliseconds, the page's clock (performance.timeOrigin + now) and the agents' alike.
+            pressed = page.evaluate("performance.timeOrigin + window.dashboard.pressedAt['kill:orders']")
+            changed = page.evaluate(f"performance.timeOrigin + window.dashboard.changedAt['{EDGE}']")
+            opened = page.evaluate(f"Math.min(...window.dashboard.state.timeline.filter(e => e.kind === 'breaker' && "
+                                   f"e.text.startsWith('{EDGE} ') && e.text.endsWith('-> open')).map(e => e.at * 1000))")
+            # The page: the edge drawn open within a second of the breaker opening in the gateway.
+            assert 0 <= (changed - opened) / 1000 < 1.0, f"the edge turned open {(changed - opened) / 1000:.2f} s after the breaker did"
+            # The whole of it: the engine's kill (0.15 s on a quiet machine, more
+            # beside `make test`'s unit lane: 1.5-1.7 s from the click in two CI
+            # runs) and the gateway's failed calls to the dead container, then the page.
+            assert 0 < (opened - pressed) / 1000 and (changed - pressed) / 1000 < 3.0, \
+                f"the breaker opened {(opened - pressed) / 1000:.2f} s and the page showed it {(changed - pressed) / 1000:.2f} s after the click"
             # Unit status comes on the slow poll (every second, after asking
             # Docker about six units): the page shows the stopped container
             # within a few polls, not at the instant the edge opened.
