@@ -150,18 +150,9 @@ def _option(argv: list[str], name: str) -> str | None:
 
 
 def _prepare_for(argv: list[str]) -> None:
-    takes_value = {"--system", "--state", "--port-offset", "--runtime"}
-    command, skip = None, False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in takes_value:
-            skip = True
-        elif not arg.startswith("-"):
-            command = arg
-            break
-    rest = argv[argv.index(command) + 1:] if command else []
-    if command not in ("run", "up") or {"--dry-run", "-h", "--help"} & set(rest):
+    from chaos.argv import asks_for
+
+    if not asks_for(argv, "run", "up"):
         return
     if (_option(argv, "--runtime") or os.environ.get("RUNTIME", "local")) != "local" or _option(argv, "--port-offset"):
         return

@@ -92,18 +92,9 @@ def discard() -> None:
 def prepare_for(argv: list[str]) -> None:
     """`prepare` if these `chaos` arguments ask for a run that will send load
     (not --dry-run, not --help). Called before the toolkit's own imports."""
-    takes_value = {"--system", "--state", "--port-offset", "--runtime"}
-    command, skip = None, False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in takes_value:
-            skip = True
-        elif not arg.startswith("-"):
-            command = arg
-            break
-    rest = argv[argv.index(command) + 1:] if command else []
-    if command == "run" and not {"--dry-run", "-h", "--help"} & set(rest):
+    from chaos.argv import asks_for
+
+    if asks_for(argv, "run"):
         try:
             prepare()
         except OSError:
