@@ -26,3 +26,13 @@ def asks_for(argv: list[str], *commands: str) -> bool:
     """One of `commands`, to be carried out (not --dry-run, not --help)."""
     command, rest = command_of(argv)
     return command in commands and not {"--dry-run", "-h", "--help"} & set(rest)
+
+
+def option_of(argv: list[str], name: str) -> str | None:
+    """The value of a global option (`--system FILE` or `--system=FILE`), if given."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None

@@ -140,27 +140,18 @@ def prepare_for(argv: list[str]) -> None:
         pass
 
 
-def _option(argv: list[str], name: str) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def _prepare_for(argv: list[str]) -> None:
-    from chaos.argv import asks_for
+    from chaos.argv import asks_for, option_of
 
     if not asks_for(argv, "run", "up"):
         return
-    if (_option(argv, "--runtime") or os.environ.get("RUNTIME", "local")) != "local" or _option(argv, "--port-offset"):
+    if (option_of(argv, "--runtime") or os.environ.get("RUNTIME", "local")) != "local" or option_of(argv, "--port-offset"):
         return
     import subprocess
 
     import yaml
 
-    path = os.path.abspath(_option(argv, "--system") or os.environ.get("CHAOS_SYSTEM", "system.yaml"))
+    path = os.path.abspath(option_of(argv, "--system") or os.environ.get("CHAOS_SYSTEM", "system.yaml"))
     with open(path, encoding="utf-8") as f:
         spec = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     common = list((spec.get("local") or {}).get("preload") or [])
@@ -173,7 +164,7 @@ def _prepare_for(argv: list[str]) -> None:
             keys.add((os.path.realpath(os.path.join(root, service.get("cwd", "."))), tuple(preload)))
     if not keys:
         return
-    state = _option(argv, "--state") or os.path.join(root, ".chaos")
+    state = option_of(argv, "--state") or os.path.join(root, ".chaos")
     if _all_running(os.path.join(state, "local.json")):
         return  # a warm run: nothing to start, and the other core is the load generator's
     for cwd, preload in sorted(keys):
