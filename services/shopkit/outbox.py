@@ -27,6 +27,13 @@ leaves a *receipt* in the broker's Redis for every message it has sent
 a row published REPUBLISH_AFTER seconds ago without a receipt is published
 again under the same outbox id (the worker's record keeps it from going out
 twice), and a row with one is marked confirmed and never looked at again.
+A receipt is looked for as soon as a row is published, not only once it is
+due again: the broker's Redis keeps nothing on disk, so receipts not yet
+read when it stops are gone, and every such row is published again after
+the next start. Read late, that was every message of the last minute before
+a stop (a whole 30 s chaos run's), published again in one burst a few
+seconds into the next run; the notifications worker then spent seconds of
+CPU finding them sent, right in the baseline a run's checks compare with.
 REPUBLISH_AFTER (60 s) is well past the broker's own redelivery of a killed
 worker's unacknowledged tasks (the visibility timeout, 20 s) and a task's
 retry budget (12 s): a message merely slow is not published twice.
@@ -147,11 +154,11 @@ def mark_sent(db: sqlite3.Connection, row_id: int, now: float | None = None) -> 
     db.execute("UPDATE outbox SET sent_at = ?, published_at = ?, claimed_till = NULL WHERE id = ?", (utc_now(), now, row_id))
 
 
-def unconfirmed(db: sqlite3.Connection, older_than: float, limit: int = RECONCILE_BATCH) -> list[sqlite3.Row]:
-    """Rows published before `older_than` (epoch seconds) with no receipt seen yet."""
+def unconfirmed(db: sqlite3.Connection, limit: int = RECONCILE_BATCH) -> list[sqlite3.Row]:
+    """Published rows with no receipt seen yet, oldest first."""
     return db.execute(
-        "SELECT * FROM outbox WHERE confirmed_at IS NULL AND published_at IS NOT NULL AND published_at < ? ORDER BY id LIMIT ?",
-        (older_than, limit),
+        "SELECT * FROM outbox WHERE confirmed_at IS NULL AND published_at IS NOT NULL ORDER BY id LIMIT ?",
+        (limit,),
     ).fetchall()
 
 
@@ -307,8 +314,9 @@ class Relay:
                 "to": row.recipient, "ref": row.ref, "payload": row.payload}
 
     def reconcile_once(self, now: float | None = None) -> tuple[int, int]:
-        """Close the loop on rows published over `republish_after` seconds ago:
-        mark those with a receipt confirmed, publish the others again.
+        """Close the loop on published rows: mark those with a receipt
+        confirmed, and publish again those without one that were published
+        over `republish_after` seconds ago.
         Returns (confirmed, published again). Several relays may run this at
         once: a row is published again by the one whose update claims it."""
         if self.make_receipts is None:
@@ -317,7 +325,7 @@ class Relay:
         with self._busy:
             db = connect(self.database)
             try:
-                rows = unconfirmed(db, now - self.republish_after)
+                rows = unconfirmed(db)
                 if not rows:
                     return 0, 0
                 ids = [outbox_id(self.service, r["id"]) for r in rows]
@@ -332,8 +340,8 @@ class Relay:
                 db.executemany("UPDATE outbox SET confirmed_at = ? WHERE id = ?", [(now, i) for i in confirmed])
                 again = 0
                 for r, ok in zip(rows, seen):
-                    if ok:
-                        continue
+                    if ok or r["published_at"] >= now - self.republish_after:
+                        continue  # confirmed, or not yet due: the broker may still deliver it
                     claimed = db.execute("UPDATE outbox SET published_at = ? WHERE id = ? AND published_at = ?",
                                          (now, r["id"], r["published_at"]))
                     if claimed.rowcount != 1:

@@ -148,8 +148,9 @@ def test_a_message_without_a_receipt_is_published_again_once_and_one_with_a_rece
                          breaker, make_receipts=receipts_of(seen), republish_after=60)
     assert relay.drain_once() == 2
     first = published_at(users_app)[1]
-    assert relay.reconcile_once(now=first + 59) == (0, 0)  # too soon: the broker may still redeliver it
-    assert relay.reconcile_once(now=first + 61) == (1, 1)
+    # users-1's receipt is read at once; users-2 is not due yet: the broker may still deliver it
+    assert relay.reconcile_once(now=first + 59) == (1, 0)
+    assert relay.reconcile_once(now=first + 61) == (0, 1)
     assert other.reconcile_once(now=first + 61) == (0, 0)  # published again by one relay only
     assert published == ["users-1", "users-2", "users-2"]
     seen.add("users-2")  # the worker sent it this time
@@ -212,7 +213,7 @@ def test_an_outbox_made_before_receipts_gains_their_columns(tmp_path) -> None:
         columns = {r[1] for r in db.execute("PRAGMA table_info(outbox)")}
         assert {"published_at", "confirmed_at"} <= columns
         # A row sent before receipts existed has no publish time: it is never published again.
-        assert outbox.unconfirmed(db, older_than=10**12) == []
+        assert outbox.unconfirmed(db) == []
     finally:
         db.close()
 
