@@ -53,11 +53,21 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(201, {"id": body["ref"], "ref": body["ref"]})
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a test process starved of CPU for a
+    # moment (the unit tests run at the lowest priority beside the
+    # integration tests) meets the generator's burst of catch-up requests
+    # with refused connections, and a write whose first attempt never
+    # arrived gets the "first attempt" 500 on its retry.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @pytest.fixture
 def server():
     Handler.seen_keys = set()
     Handler.delay = 0.0
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()

@@ -9,6 +9,10 @@ import users
 from gateway import create_app
 
 READ_TIMEOUT = 0.2
+# With the real services behind it, no test is about a timeout: a machine
+# busy elsewhere (the unit tests run beside the integration tests at the
+# lowest priority) must not turn a slow answer into a fallback.
+PATIENT = 5.0
 
 
 @pytest.fixture
@@ -46,14 +50,15 @@ def orders_url(serve, tmp_path):
     )
     return serve(
         orders.create_app(
-            {"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3"), "INVENTORY_URL": inventory_url}
+            {"TESTING": True, "DATABASE": str(tmp_path / "orders.sqlite3"), "INVENTORY_URL": inventory_url,
+             "READ_TIMEOUT": PATIENT}
         )
     )
 
 
 @pytest.fixture
 def app(make_gateway, users_url, orders_url):
-    return make_gateway(users_url, orders_url)
+    return make_gateway(users_url, orders_url, READ_TIMEOUT=PATIENT)
 
 
 @pytest.fixture

@@ -8,6 +8,10 @@ from orders import create_app
 
 # Short enough to keep failure tests fast, long enough for a loaded CI box.
 READ_TIMEOUT = 0.2
+# With the real inventory behind it, no test is about a timeout: a machine
+# busy elsewhere (the unit tests run beside the integration tests at the
+# lowest priority) must not turn a slow answer into a refusal.
+PATIENT = 5.0
 
 
 @pytest.fixture
@@ -39,7 +43,7 @@ def make_orders(tmp_path):
 
 @pytest.fixture
 def app(make_orders, serve, inventory_app):
-    return make_orders(serve(inventory_app))
+    return make_orders(serve(inventory_app), READ_TIMEOUT=PATIENT)
 
 
 @pytest.fixture
