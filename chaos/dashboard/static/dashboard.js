@@ -11,7 +11,8 @@ const KEEP = 60; // seconds of chart
 
 // changedAt / pressedAt: performance.now() of each edge's last change on screen and each button's last press,
 // which the browser tests read to measure the delay from one to the other.
-const dashboard = { info: null, state: null, points: [], changedAt: {}, pressedAt: {}, edgeState: {}, lastMessage: 0 };
+const dashboard = { info: null, state: null, points: [], changedAt: {}, changedSnapshot: {}, pressedAt: {}, edgeState: {},
+  lastMessage: 0 };
 window.dashboard = dashboard; // for the browser tests, and for a curious presenter's console
 
 function el(tag, attrs = {}, text) {
@@ -141,6 +142,7 @@ function renderTopology(state) {
       g.querySelector(".badge").setAttribute("d", badgeShape(e.state));
       g.querySelector(".edge-label").textContent = e.state.toUpperCase();
       dashboard.changedAt[e.name] = performance.now();
+      dashboard.changedSnapshot[e.name] = state.now;  // when the server computed it: tells its part of a delay from the page's
     }
     dashboard.edgeState[e.name] = e.state;
     g.querySelector(".edge-time").textContent = e.since ? `for ${ago(state.now - e.since)}` : "";
