@@ -15,6 +15,13 @@ slow from the very cascade judged here), it is the judged routes' own p99
 before the fault.
 A gateway so saturated that every route is slow is containment's to judge.
 
+A reference so slow that the bound reaches the read timeout cannot tell
+failing fast from waiting: a call that waited out the whole timeout would
+be under it too. Answers under such a bound are unknown, not a pass (seen
+in CI on a starved machine: a bound of 1080 ms against a 1 s timeout).
+Answers over it still fail, and so does a breaker that never opened or a
+missing fallback: those need no bound to be told.
+
 With breakers on, a breaker that never opened during the fault fails the
 check whatever the latency: a killed downstream refuses connections at once
 with no breaker at all, so fast answers alone would prove speed, not the
@@ -131,8 +138,13 @@ class FailsFast(BreakerCheck, JudgesLoad):
         ) if bad]
         if why_not:
             evidence += "; failed: " + "; ".join(why_not)
+        timeout = system.edge_read_timeout(self.breaker)
+        blind = not why_not and self.p99_below is None and bound >= timeout
+        if blind:
+            evidence += (f"; but that bound reaches the {ms(timeout)} read timeout: a call that waited out the timeout "
+                         f"would be under it too, so this machine was too slow to tell failing fast from waiting")
         return self.verdict(
-            "pass" if not why_not else "fail",
+            "unknown" if blind else "pass" if not why_not else "fail",
             evidence,
             p99_s=round(p99, 4),
             bound_s=round(bound, 4),

@@ -270,6 +270,17 @@ def test_fails_fast_forgives_a_stall_of_the_whole_machine(system):
     assert "p99 of user at the same time 300 ms + 200 ms" in v.evidence
 
 
+def test_fails_fast_is_unknown_when_the_machine_is_too_slow_to_tell_fast_from_waiting(system):
+    """A stall so long that reference + margin reaches the 1 s read timeout:
+    a call that waited out the timeout would pass too, so fast answers prove
+    nothing. Answers slower than even that bound still fail."""
+    v = fast().evaluate(run(affected_latency=0.5, user_latency_during=0.85), system)
+    assert v.status == "unknown", v.evidence
+    assert "bound 1050 ms" in v.evidence and "reaches the 1000 ms read timeout" in v.evidence
+    assert fast().evaluate(run(affected_latency=1.2, user_latency_during=0.85), system).status == "fail"
+    assert fast(p99_below=1.5).evaluate(run(affected_latency=0.5, user_latency_during=0.85), system).status == "pass"
+
+
 def test_fails_fast_fails_when_only_the_routes_behind_the_breaker_are_slow(system):
     v = fast().evaluate(run(affected_latency=0.31, user_latency_during=0.012), system)
     assert v.status == "fail" and "310 ms (bound 220 ms: their own p99 before the fault 20 ms" in v.evidence
