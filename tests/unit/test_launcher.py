@@ -19,17 +19,30 @@ from chaos.errors import ConfigError
 from chaos.runtime.local import Launcher
 from chaos.spec import load_system
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Ports of its own, not fixed ones: the integration tests beside this lane
+# start whole stacks at free offsets (`--port-offset auto`), and a fixed
+# port here was once one of theirs ("18002 is already in use").
+TOXI_PORT, PROBE_PORT, PLAIN_PORT = _free_port(), _free_port(), _free_port()
+
 SYSTEM = textwrap.dedent(
     """\
     name: forked
     toxiproxy:
-      url: http://127.0.0.1:18474
-      command: [toxiproxy-server, -port, "18474"]
+      url: http://127.0.0.1:@TOXI_PORT@
+      command: [toxiproxy-server, -port, "@TOXI_PORT@"]
       proxies: proxies.json
     services:
       probe:
         command: ["{python}", -m, probe, first, "second arg"]
-        port: 18001
+        port: @PROBE_PORT@
     entrypoint: probe
     routes:
       page: {path: /page}
@@ -75,7 +88,8 @@ PROBE = textwrap.dedent(
 
 def system_with(tmp_path: Path, preload: list[str]):
     (tmp_path / "proxies.json").write_text("[]")
-    (tmp_path / "system.yaml").write_text(SYSTEM.replace("PRELOAD", json.dumps(preload)))
+    text = SYSTEM.replace("PRELOAD", json.dumps(preload)).replace("@TOXI_PORT@", str(TOXI_PORT)).replace("@PROBE_PORT@", str(PROBE_PORT))
+    (tmp_path / "system.yaml").write_text(text)
     (tmp_path / "probe").mkdir(exist_ok=True)
     (tmp_path / "probe" / "__init__.py").write_text("")
     (tmp_path / "probe" / "__main__.py").write_text(PROBE)
@@ -203,7 +217,7 @@ def test_only_this_interpreters_dash_m_commands_are_forked_and_by_their_own_prel
 
     # A service's own preload instead of local.preload; [] starts it unforked.
     for own, key in (("[email]", (tmp_path, ("email",))), ("[]", None)):
-        text = (tmp_path / "system.yaml").read_text().replace("    port: 18001\n", f"    port: 18001\n    preload: {own}\n")
+        text = (tmp_path / "system.yaml").read_text().replace(f"    port: {PROBE_PORT}\n", f"    port: {PROBE_PORT}\n    preload: {own}\n")
         (tmp_path / "own.yaml").write_text(text)
         runtime = LocalRuntime(load_system(tmp_path / "own.yaml"), tmp_path / "state")
         assert runtime._launch_key(unit(sys.executable, "-m", "probe")) == key
@@ -211,7 +225,7 @@ def test_only_this_interpreters_dash_m_commands_are_forked_and_by_their_own_prel
 
 def test_a_services_own_preload_that_does_not_import_names_its_field(tmp_path):
     system_with(tmp_path, ["json"])
-    text = (tmp_path / "system.yaml").read_text().replace("    port: 18001\n", "    port: 18001\n    preload: [json, nope_not_here]\n")
+    text = (tmp_path / "system.yaml").read_text().replace(f"    port: {PROBE_PORT}\n", f"    port: {PROBE_PORT}\n    preload: [json, nope_not_here]\n")
     (tmp_path / "own.yaml").write_text(text)
     system = load_system(tmp_path / "own.yaml")
     launcher = Launcher(tmp_path, ["json", "nope_not_here"], system)
@@ -271,7 +285,7 @@ def test_an_up_whose_preload_does_not_import_leaves_nothing_running(tmp_path):
     system_with(tmp_path, ["json", "no_such_module_here"])
     (tmp_path / "plain.py").write_text("import time\ntime.sleep(60)\n")
     text = (tmp_path / "system.yaml").read_text().replace(
-        "services:\n", "services:\n  plain:\n    command: [\"{python}\", plain.py]\n    port: 18002\n    preload: []\n", 1)
+        "services:\n", f"services:\n  plain:\n    command: [\"{{python}}\", plain.py]\n    port: {PLAIN_PORT}\n    preload: []\n", 1)
     (tmp_path / "two.yaml").write_text(text)
     runtime = LocalRuntime(load_system(tmp_path / "two.yaml"), tmp_path / "state")
     runtime._units = {n: u for n, u in runtime._units.items() if n != "toxiproxy"}  # no Toxiproxy needed here
