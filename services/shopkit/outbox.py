@@ -337,7 +337,13 @@ class Relay:
                     log.warning("outbox relay: reading delivery receipts failed: %s: %s", type(exc).__name__, exc)
                     return 0, 0
                 confirmed = [r["id"] for r, ok in zip(rows, seen) if ok]
-                db.executemany("UPDATE outbox SET confirmed_at = ? WHERE id = ?", [(now, i) for i in confirmed])
+                if confirmed:
+                    # One write transaction, not one per row: every worker's
+                    # relay reads receipts every few seconds, beside the
+                    # requests' own writes to the same file.
+                    with transaction(db):
+                        db.executemany("UPDATE outbox SET confirmed_at = ? WHERE id = ? AND confirmed_at IS NULL",
+                                       [(now, i) for i in confirmed])
                 again = 0
                 for r, ok in zip(rows, seen):
                     if ok or r["published_at"] >= now - self.republish_after:
