@@ -37,6 +37,10 @@ def index(tmp_path: Path) -> dict:
     return json.loads(found.read_text())
 
 
+# make test-long: 87 s, the longest test of make test, whose whole CI run had
+# reached 20 minutes; explore's schedules, shrinking and checks keep their
+# unit tests there (tests/unit/test_explore_schedules.py, test_checks_explore.py).
+@pytest.mark.long
 def test_with_breakers_off_it_finds_shrinks_writes_and_the_file_replays_the_same_way(tmp_path):
     system = load_system(ROOT / "system.yaml")
     found_dir = system.scenarios_dir / "found"
