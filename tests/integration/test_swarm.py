@@ -154,7 +154,13 @@ def chaos(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.parametrize("scenario", ["one-replica-down", pytest.param("all-replicas-down", marks=pytest.mark.long)])
+# Both in make test-long. one-replica-down failed 2 of 5 CI simulations
+# (2026-12-01): the gateway queued from the run's first seconds, before the
+# fault (p99 1.2-3 s, then the breaker opened), while the module passed whole
+# on a quiet machine. Not explained yet; the swarm runtime's own tests above
+# stay in make test.
+@pytest.mark.parametrize("scenario", [pytest.param("one-replica-down", marks=pytest.mark.long),
+                                      pytest.param("all-replicas-down", marks=pytest.mark.long)])
 def test_replica_scenarios_pass_on_swarm(scenario, runtime, tmp_path):
     """Through the CLI, on the session's stack (same ports and stack name,
     so the run finds it up and leaves it so)."""
