@@ -8,14 +8,6 @@
 # take only the CPU the integration tests leave idle, so a run takes about as
 # long as the integration tests alone instead of the sum of both. The unit
 # tests' output is printed when both have ended; either failing fails the run.
-#
-# Nice alone is not enough: with the kernel's autogroups (on by default), a
-# nice value only ranks processes within one session, and every service a
-# scenario starts runs in a session of its own. In this script's session the
-# unit tests at nice 19 took as much CPU as a whole service at nice 0. So
-# they run in a session of their own whose autogroup is niced too: 10, not
-# 19, so that a test waiting on its own subprocess is slowed, not starved,
-# while a scenario's stack boots.
 # Their processes carry CHAOS_TEST_LANE=unit, so the integration tests' check
 # for orphaned services (tests/integration/cleanliness.py) leaves them alone.
 #
@@ -26,10 +18,9 @@ marker=$2
 shift 2
 both=${marker:+ and $marker}
 log=$(mktemp)
-CHAOS_TEST_LANE=unit setsid bash -c 'echo 10 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' unit-lane \
-  "$py" -m pytest -m "not integration$both" -p no:cacheprovider "$@" >"$log" 2>&1 &
+CHAOS_TEST_LANE=unit nice -n 19 "$py" -m pytest -m "not integration$both" -p no:cacheprovider "$@" >"$log" 2>&1 &
 unit=$!
-trap 'kill -- -"$unit" 2>/dev/null || kill "$unit" 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill "$unit" 2>/dev/null; rm -f "$log"' EXIT
 "$py" -m pytest -m "integration$both" "$@"
 integration=$?
 wait "$unit"
