@@ -18,19 +18,12 @@ import pytest
 from chaos.errors import ConfigError
 from chaos.runtime.local import Launcher
 from chaos.spec import load_system
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from tests.prometheus import free_port
 
 # Ports of its own, not fixed ones: the integration tests beside this lane
 # start whole stacks at free offsets (`--port-offset auto`), and a fixed
 # port here was once one of theirs ("18002 is already in use").
-TOXI_PORT, PROBE_PORT, PLAIN_PORT = _free_port(), _free_port(), _free_port()
+TOXI_PORT, PROBE_PORT, PLAIN_PORT = free_port(), free_port(), free_port()
 
 SYSTEM = textwrap.dedent(
     """\
