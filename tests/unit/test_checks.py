@@ -281,6 +281,53 @@ def test_fails_fast_is_unknown_when_the_machine_is_too_slow_to_tell_fast_from_wa
     assert fast(p99_below=1.5).evaluate(run(affected_latency=0.5, user_latency_during=0.85), system).status == "pass"
 
 
+def test_fails_fast_cannot_tell_the_fallback_share_when_requests_queue_past_the_open_window(system):
+    """Seen in a soak on a host twice as slow as usual, under the soak's
+    hogs: every route's p99 at 3 s, and among the requests that started in an
+    open window some got a full answer (they reached the breaker after it
+    closed) or none before the load gave up: 91% fallback answers against
+    95%. Neither says the open breaker let a call through, so the share is
+    unknown on such a machine; an error answer behind the open breaker still
+    fails, and so does the same share where the machine could tell."""
+    import dataclasses
+
+    from chaos.history import History, Request
+
+    def late(kind: str, every: int = 8):
+        seen = 0
+
+        def change(e):
+            nonlocal seen
+            if isinstance(e, Request) and e.route == "profile" and e.fallback is not None and e.status == 200:
+                seen += 1
+                if seen % every == 0:
+                    if kind == "full":
+                        return dataclasses.replace(e, fallback=None, status=200)
+                    if kind == "timeout":
+                        return dataclasses.replace(e, fallback=None, status=None, error="timeout")
+                    return dataclasses.replace(e, fallback=None, status=500)
+            return e
+        return change
+
+    def history(user_latency: float, *kinds: str) -> History:
+        h = list(run(affected_latency=0.5, user_latency_during=user_latency))
+        for i, kind in enumerate(kinds):
+            change = late(kind, every=8 + i)
+            h = [change(e) for e in h]
+        return History(h)
+
+    v = fast().evaluate(history(0.85, "full", "timeout"), system)
+    assert v.status == "unknown", v.evidence
+    assert "nor could it tell the fallback share (bound 95%)" in v.evidence and "failed:" not in v.evidence
+    assert " were full answers and " in v.evidence
+    # An error answer behind the open breaker is no queueing artifact.
+    v = fast().evaluate(history(0.85, "full", "error"), system)
+    assert v.status == "fail" and "too few fallback answers" in v.evidence, v.evidence
+    # On a machine that could tell fast from waiting, the same share fails.
+    v = fast().evaluate(history(0.012, "full", "timeout"), system)
+    assert v.status == "fail" and "too few fallback answers" in v.evidence, v.evidence
+
+
 def test_fails_fast_fails_when_only_the_routes_behind_the_breaker_are_slow(system):
     v = fast().evaluate(run(affected_latency=0.31, user_latency_during=0.012), system)
     assert v.status == "fail" and "310 ms (bound 220 ms: their own p99 before the fault 20 ms" in v.evidence
