@@ -126,10 +126,13 @@ def check_union() -> Any:
 def evaluate_all(checks: list[Check], history: History, system: System, mix: Mapping[str, int] | None = None) -> list[Verdict]:
     """Every check's verdict. A check that is blind on this system, or was
     not shown what it judges, is 'unknown' with the reason; so is one that
-    raises. So is every `JudgesLoad` check when the load was not delivered:
-    then its evidence starts with why, and says what it would have been."""
+    raises. So is every `JudgesLoad` check when the load was not delivered,
+    or when a steady_state check found the system outside its steady state
+    before the first fault: then its evidence starts with why, and says what
+    it would have been."""
     mix = mix if mix is not None else {r: 1 for r in system.routes}
     undelivered = not_delivered(history)
+    unsteady = _unsteady(checks, history, system)
     verdicts = []
     for check in checks:
         try:
@@ -147,8 +150,29 @@ def evaluate_all(checks: list[Check], history: History, system: System, mix: Map
         if undelivered and isinstance(check, JudgesLoad):
             verdict = Verdict(verdict.check, "unknown", f"{undelivered} (otherwise {verdict.status}: {verdict.evidence})",
                               {**verdict.figures, "otherwise": verdict.status})
+        elif unsteady and isinstance(check, JudgesLoad) and getattr(check, "unsteady_before", None) is None:
+            verdict = Verdict(verdict.check, "unknown",
+                              f"{unsteady} (otherwise {verdict.status}: {verdict.evidence})",
+                              {**verdict.figures, "otherwise": verdict.status})
         verdicts.append(verdict)
     return verdicts
+
+
+def _unsteady(checks: list[Check], history: History, system: System) -> str | None:
+    """Why the run's load cannot be judged when a steady_state check of the
+    run found the system outside its steady state before the first fault
+    (chaos.checks.steady_state), else None."""
+    for check in checks:
+        unsteady_before = getattr(check, "unsteady_before", None)
+        if unsteady_before is None:
+            continue
+        try:
+            why = unsteady_before(history, system)
+        except Exception:  # noqa: BLE001 - its own verdict says that it crashed
+            continue
+        if why:
+            return why
+    return None
 
 
 def blind_routes(routes: list[str], system: System) -> list[str]:

@@ -96,6 +96,41 @@ def test_steady_state_before_and_after(system):
     assert v.status == "fail" and "after:" in v.evidence
 
 
+def test_a_system_not_steady_before_the_fault_makes_the_load_checks_unknown(system):
+    """The steady state before the first fault is the experiment's
+    precondition: seen in a soak on an overloaded host, p99 1.3 s before
+    inventory-flaky's fault, then a collapse into timeouts that failed
+    containment and the steady state after, with the shop's code not at
+    fault. Unknown, with the figures; checks that judge no load (writes)
+    keep their verdict, and a system steady before and not after fails."""
+    from chaos.checks import evaluate_all
+    from chaos.checks.containment import Containment
+
+    steady = SteadyState(kind="steady_state", settle=4)
+    contained = Containment(kind="containment")
+    writes = WritesDurable(kind="writes_durable")
+    slow_before = History(list(run(user_latency_during=0.9, user_status_during=503)))
+    for i in range(70):
+        slow_before.append(request("user", 1.2 + i * 0.1, 0.8))
+    v = steady.evaluate(slow_before, system)
+    assert v.status == "unknown", v.evidence
+    assert v.evidence.startswith("the system was not in its steady state before the first fault (before: success 100.0%, p99 800 ms")
+    assert "after: success" in v.evidence
+    by_check = {x.check: x for x in evaluate_all([steady, contained, writes], slow_before, system)}
+    c = by_check[contained.title()]
+    assert c.status == "unknown" and c.figures["otherwise"] == "fail", c.evidence
+    assert c.evidence.startswith("the system was not in its steady state before the first fault")
+    assert by_check[writes.title()].status == "pass"
+    # Without the steady_state check in the run, nothing gates containment.
+    assert {x.status for x in evaluate_all([contained], slow_before, system)} == {"fail"}
+    # Steady before and not after: a fail.
+    slow_after = run()
+    for i in range(40):
+        slow_after.append(request("user", 23.0 + i * 0.1, 0.8))
+    assert steady.evaluate(slow_after, system).status == "fail"
+    assert {x.status for x in evaluate_all([steady, contained], slow_after, system)} >= {"fail"}
+
+
 def test_steady_state_is_unknown_without_time_after_the_fault(system):
     v = SteadyState(kind="steady_state", settle=20).evaluate(run(), system)
     assert v.status == "unknown" and "needs 20 s of load after" in v.evidence
