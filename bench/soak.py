@@ -86,6 +86,28 @@ def table(summary: dict) -> list[str]:
     return rows + (["", "checks that did not pass:"] + notes if notes else ["", "every check of every run passed"])
 
 
+def run_nightly(cmd: list[str]) -> tuple[int, str]:
+    """Run the nightly to its end: (exit code, stderr). Ctrl-C (or a SIGINT
+    to this process alone) is passed on to it once, and then waited for: the
+    nightly rolls its run back and stops what it started, which
+    subprocess.run would cut short (it kills its child 0.25 s after an
+    interrupt, and a soak stopped that way left the whole stack running). In
+    a session of its own, so a terminal's Ctrl-C reaches it only through here."""
+    nightly = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        _, stderr = nightly.communicate()
+        return nightly.returncode, stderr
+    except KeyboardInterrupt:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut its rollback short
+        try:
+            nightly.send_signal(signal.SIGINT)
+            nightly.communicate()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("scenarios", nargs="*", help="default: every scenario")
@@ -104,12 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cmd = [sys.executable, "-m", "chaos", "nightly", "--repeat", str(args.repeat), "--breakers", args.breakers,
                "--reports", str(out), *args.scenarios]
-        nightly = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        returncode, stderr = run_nightly(cmd)
     finally:
         stop_hogs(hogs)
     summaries = sorted((out / "nightly").glob("*/summary.json"))
     if not summaries:
-        print(f"the nightly wrote no summary (exit {nightly.returncode}):\n{nightly.stderr[-2000:]}", file=sys.stderr)
+        print(f"the nightly wrote no summary (exit {returncode}):\n{stderr[-2000:]}", file=sys.stderr)
         return 2
     summary = json.loads(summaries[-1].read_text())
     hog_words = ", ".join(f"{args.cpu} CPU busy loop{'s' if args.cpu > 1 else ''}" if k == "cpu" else "a disk writer that fsyncs 16 MiB at a time"

@@ -24,3 +24,47 @@ def test_the_table_counts_runs_and_lists_what_did_not_pass():
     assert "  order-slow run 2: UNKNOWN c0: why unknown" in rows
     assert "  order-slow run 3: ERROR port in use" in rows
     assert table({"scenarios": {"a": {"status": "pass", "runs": [run(1, "pass")]}}})[-1] == "every check of every run passed"
+
+
+def test_an_interrupted_soak_passes_ctrl_c_on_and_waits_for_the_nightly_to_roll_back(tmp_path):
+    """subprocess.run killed the nightly 0.25 s after a Ctrl-C, before its
+    rollback and `down`: a soak stopped that way left the whole stack
+    running. Now the nightly gets the interrupt and is waited for."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import pytest
+
+    from bench.soak import run_nightly
+
+    done = tmp_path / "rolled-back"
+    ready = tmp_path / "ready"
+    child = (
+        "import pathlib, signal, sys, time\n"
+        "def stop(*_):\n"
+        "    time.sleep(1.0)\n"
+        f"    pathlib.Path({str(done)!r}).write_text('down')\n"
+        "    sys.exit(3)\n"
+        "signal.signal(signal.SIGINT, stop)\n"
+        f"pathlib.Path({str(ready)!r}).write_text('up')\n"
+        "time.sleep(30)\n"
+    )
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_nightly([sys.executable, "-c", child])
+    assert done.read_text() == "down"  # its rollback ran to the end before the soak went on
+    assert time.monotonic() - started >= 1.0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert subprocess.run(["pgrep", "-f", str(done)], capture_output=True).stdout == b""
