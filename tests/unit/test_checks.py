@@ -272,13 +272,19 @@ def test_fails_fast_forgives_a_stall_of_the_whole_machine(system):
 
 def test_fails_fast_is_unknown_when_the_machine_is_too_slow_to_tell_fast_from_waiting(system):
     """A stall so long that reference + margin reaches the 1 s read timeout:
-    a call that waited out the timeout would pass too, so fast answers prove
-    nothing. Answers slower than even that bound still fail."""
-    v = fast().evaluate(run(affected_latency=0.5, user_latency_during=0.85), system)
+    a call that waited out the timeout would pass too, so answers near the
+    timeout prove nothing. Answers slower than even that bound still fail;
+    answers under the timeout less the margin tell it themselves."""
+    v = fast().evaluate(run(affected_latency=0.9, user_latency_during=0.85), system)
     assert v.status == "unknown", v.evidence
     assert "bound 1050 ms" in v.evidence and "reaches the 1000 ms read timeout" in v.evidence
     assert fast().evaluate(run(affected_latency=1.2, user_latency_during=0.85), system).status == "fail"
-    assert fast(p99_below=1.5).evaluate(run(affected_latency=0.5, user_latency_during=0.85), system).status == "pass"
+    assert fast(p99_below=1.5).evaluate(run(affected_latency=0.9, user_latency_during=0.85), system).status == "pass"
+    # Seen in a soak: the bound at 1.3 s from place-order's own slow writes
+    # before the fault, and 52 ms behind the open breaker.
+    v = fast().evaluate(run(affected_latency=0.5, user_latency_during=0.85), system)
+    assert v.status == "pass", v.evidence
+    assert "but the p99 is under it less the margin (800 ms)" in v.evidence
 
 
 def test_fails_fast_cannot_tell_the_fallback_share_when_requests_queue_past_the_open_window(system):
@@ -310,7 +316,7 @@ def test_fails_fast_cannot_tell_the_fallback_share_when_requests_queue_past_the_
         return change
 
     def history(user_latency: float, *kinds: str) -> History:
-        h = list(run(affected_latency=0.5, user_latency_during=user_latency))
+        h = list(run(affected_latency=0.9, user_latency_during=user_latency))
         for i, kind in enumerate(kinds):
             change = late(kind, every=8 + i)
             h = [change(e) for e in h]
