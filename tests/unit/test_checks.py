@@ -108,6 +108,36 @@ def test_containment_ends_where_undoing_the_fault_began(system):
     assert CONTAIN.evaluate(acting, system).status == "fail"
 
 
+def test_containment_takes_the_machines_slow_moments_after_the_fault_into_its_latency_baseline(system):
+    """Seen in a soak on a host twice as slow as usual: cascade's user reads
+    at a p99 of 183 ms before the fault, 734 ms during and 608 ms after it,
+    slow moments of the machine's that came with no fault at all. The same
+    spikes during the fault only are the fault's, and fail."""
+    import dataclasses
+
+    from chaos.history import History, Request
+
+    from .histories import T0
+
+    def spikes(windows):
+        def change(e):
+            if isinstance(e, Request) and e.route == "user" and any(T0 + a <= e.t_start < T0 + b for a, b in windows):
+                return dataclasses.replace(e, t_end=e.t_start + 0.6)
+            return e
+        return change
+
+    noisy = spikes([(12.0, 12.3), (24.0, 24.3)])
+    v = CONTAIN.evaluate(History([noisy(e) for e in run()]), system)
+    assert v.status == "pass", v.evidence
+    assert "baseline 600 ms: 10 ms before the fault, 600 ms after it" in v.evidence
+    only_during = spikes([(12.0, 12.3)])
+    v = CONTAIN.evaluate(History([only_during(e) for e in run()]), system)
+    assert v.status == "fail" and "p99 600 ms (baseline 10 ms: 10 ms before the fault, 10 ms after it" in v.evidence
+    # Too little time after the fault to tell: the time before alone.
+    v = CONTAIN.evaluate(History([noisy(e) for e in run(duration=21.5)]), system)
+    assert v.status == "fail" and "(baseline 10 ms, bound" in v.evidence, v.evidence
+
+
 def test_containment_tolerates_noise_within_its_bound(system):
     assert CONTAIN.evaluate(run(user_latency_during=0.030), system).status == "pass"
 
