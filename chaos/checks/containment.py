@@ -17,8 +17,12 @@ at a p99 of 183 ms before the fault, 734 ms during it and 608 ms after it,
 spikes that came and went with no fault at all, and failed containment on
 them. A fault that does hurt these routes (a breaker-less cascade: user
 reads at 3 s while orders is slow) hurts them while it acts and not after
-it, so the time after still tells. The success rate's baseline stays the
-time before the fault: its chance test already allows for noise."""
+it, so the time after still tells. It joins the baseline only when it
+looks as the time before allows (its p99 within the bound the time before
+alone gives, its success no lower than chance explains): a system still
+slow or failing after the fault must not lend that to the baseline. The
+success rate's baseline stays the time before the fault: its chance test
+already allows for noise."""
 
 from __future__ import annotations
 
@@ -81,11 +85,12 @@ class Containment(Check, JudgesLoad):
         base_good = sum(map(system.answered_as_meant, base))
         fault_good = sum(map(system.answered_as_meant, during))
         base_ok, fault_ok = base_good / len(base), fault_good / len(during)
+        before_p99 = percentile([r.latency for r in base], 99)
         after = requests_in(history, routes, [Window(max(f.end for f in faults) + self.grace, run_end(history))])
-        quiet = base + after if len(after) >= self.min_requests else base
+        quiet = base + after if self._recovered(after, base, before_p99, system) else base
         base_p99, fault_p99 = percentile([r.latency for r in quiet], 99), percentile([r.latency for r in during], 99)
         bound = max(base_p99 * self.p99_factor, base_p99 + self.p99_slack)
-        baseline = (f"baseline {ms(base_p99)}: {ms(percentile([r.latency for r in base], 99))} before the fault, "
+        baseline = (f"baseline {ms(base_p99)}: {ms(before_p99)} before the fault, "
                     f"{ms(percentile([r.latency for r in after], 99))} after it" if quiet is not base else f"baseline {ms(base_p99)}")
         chance = chance_of_as_many_failures(len(base) - base_good, len(base), len(during) - fault_good, len(during))
         fell = fault_ok < base_ok - self.max_success_drop
@@ -107,6 +112,21 @@ class Containment(Check, JudgesLoad):
             bound_s=round(bound, 4),
             requests=len(during),
         )
+
+
+    def _recovered(self, after: list, base: list, before_p99: float, system: System) -> bool:  # type: ignore[type-arg]
+        """Whether the time after the fault may join the latency baseline: it
+        has enough requests, and they look as the time before would allow,
+        their p99 within the bound the time before alone gives and their
+        success rate no lower than chance explains. A system still slow or
+        failing after the fault must not lend that to the baseline."""
+        if len(after) < self.min_requests:
+            return False
+        p99 = percentile([r.latency for r in after], 99)
+        base_failed = sum(not system.answered_as_meant(r) for r in base)
+        failed = sum(not system.answered_as_meant(r) for r in after)
+        chance = chance_of_as_many_failures(base_failed, len(base), failed, len(after))
+        return p99 <= max(before_p99 * self.p99_factor, before_p99 + self.p99_slack) and chance >= self.significance
 
 
 def _odds(p: float) -> str:

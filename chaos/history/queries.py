@@ -164,6 +164,24 @@ def chance_of_as_many_failures(base_failed: int, base_n: int, failed: int, n: in
     return min(1.0, tail)
 
 
+def chance_of_at_least(k: int, n: int, share: float) -> float:
+    """One-sided binomial test: the chance that `n` requests, each bad with
+    probability `share`, hold `k` bad ones or more. Small: more bad ones than
+    a system keeping to that share gives by chance."""
+    if k <= 0:
+        return 1.0
+    if share <= 0:
+        return 0.0
+    if share >= 1:
+        return 1.0
+
+    def log_term(i: int) -> float:
+        return (math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                + i * math.log(share) + (n - i) * math.log1p(-share))
+
+    return min(1.0, sum(math.exp(log_term(i)) for i in range(k, n + 1)))
+
+
 def ms(seconds: float) -> str:
     """0.0123 -> '12 ms'; 1.5 -> '1500 ms'."""
     if math.isnan(seconds):
