@@ -24,8 +24,13 @@ margin says that 99% of them came back sooner than any call that waited
 out the timeout could, by more than the margin, and that passes (seen in a
 soak: place-order's own p99 before the fault 1.1 s, a SQLite write behind
 the disk hog, and 52 ms behind the open breaker, which writes nothing).
-Answers over the bound still fail, and so does a breaker that never opened
-or a missing fallback: those need no bound to be told. On such a machine the
+Answers over such a bound are unknown too: a call that waits on the
+downstream waits at most the read timeout, and a reference past the timeout
+says the machine's own slowness is larger than that, so the excess proves
+no wait (seen in a soak: place-order at 2.4 s behind the open breaker, the
+routes that need no downstream at 1.7 s, against a 500 ms timeout). A breaker
+that never opened fails whatever the machine, and so does a missing
+fallback: those need no bound to be told. On such a machine the
 fallback share is judged only on what can be told too. A request waits its
 turn in the caller for seconds, so one that starts inside an open window as
 the load sees it may reach the breaker after it closed (a full answer) or
@@ -164,11 +169,16 @@ class FailsFast(BreakerCheck, JudgesLoad):
         gave_up = sum(r.status is None and r.error == "timeout" for r in missing)
         # A missing fallback that queueing explains (see the module docstring).
         untold = too_slow and not served and full + gave_up == len(missing)
-        blind = too_slow and not unopened and fast and (served or untold)
+        blind = too_slow and not unopened and (served or untold)
         if blind:
             evidence = evidence.split("; failed: ")[0]
-            evidence += (f"; but that bound reaches the {ms(timeout)} read timeout: a call that waited out the timeout "
-                         f"would be under it too, so this machine was too slow to tell failing fast from waiting")
+            if fast:
+                evidence += (f"; but that bound reaches the {ms(timeout)} read timeout: a call that waited out the "
+                             f"timeout would be under it too, so this machine was too slow to tell failing fast from waiting")
+            else:
+                evidence += (f"; over that bound, but the bound reaches the {ms(timeout)} read timeout: a wait on the "
+                             f"downstream costs at most the timeout, less than the machine's own slowness at that moment, "
+                             f"so this machine was too slow to tell failing fast from waiting")
             if untold:
                 evidence += (f"; nor could it tell the fallback share (bound {self.fallback_share:.0%}): of the "
                              f"{len(missing)} answers that were no fallback, {full} were full answers and {gave_up} "
