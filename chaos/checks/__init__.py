@@ -131,47 +131,41 @@ def evaluate_all(checks: list[Check], history: History, system: System, mix: Map
     before the first fault: then its evidence starts with why, and says what
     it would have been."""
     mix = mix if mix is not None else {r: 1 for r in system.routes}
-    undelivered = not_delivered(history)
-    unsteady = _unsteady(checks, history, system)
-    verdicts = []
+    judged: list[tuple[Verdict, bool]] = []  # each verdict, and whether the run's load gates it
     for check in checks:
         try:
             blind = check.blind_spots(system, mix)
             if blind:
-                verdicts.append(check.verdict("unknown", "cannot be judged on this system: " + "; ".join(blind)))
+                judged.append((check.verdict("unknown", "cannot be judged on this system: " + "; ".join(blind)), False))
                 continue
             unseen = check.unseen(history, system)
             if unseen:
-                verdicts.append(check.verdict("unknown", unseen))
+                judged.append((check.verdict("unknown", unseen), False))
                 continue
             verdict = check.evaluate(history, system)
         except Exception as e:  # noqa: BLE001 - a crash must become a verdict, not a pass
             verdict = Verdict(_safe_title(check), "unknown", f"the check crashed: {type(e).__name__}: {e}")
-        if undelivered and isinstance(check, JudgesLoad):
-            verdict = Verdict(verdict.check, "unknown", f"{undelivered} (otherwise {verdict.status}: {verdict.evidence})",
-                              {**verdict.figures, "otherwise": verdict.status})
-        elif unsteady and isinstance(check, JudgesLoad) and getattr(check, "unsteady_before", None) is None:
-            verdict = Verdict(verdict.check, "unknown",
-                              f"{unsteady} (otherwise {verdict.status}: {verdict.evidence})",
+        judged.append((verdict, isinstance(check, JudgesLoad)))
+    undelivered = not_delivered(history)
+    # A steady_state verdict says whether the system was steady before the
+    # first fault (chaos.checks.steady_state); it is not gated by itself.
+    unsteady = next((why for v, _ in judged if (why := _unsteady(v))), None)
+    verdicts = []
+    for verdict, gated in judged:
+        why = undelivered or (unsteady if "steady_before" not in verdict.figures else None)
+        if gated and why:
+            verdict = Verdict(verdict.check, "unknown", f"{why} (otherwise {verdict.status}: {verdict.evidence})",
                               {**verdict.figures, "otherwise": verdict.status})
         verdicts.append(verdict)
     return verdicts
 
 
-def _unsteady(checks: list[Check], history: History, system: System) -> str | None:
-    """Why the run's load cannot be judged when a steady_state check of the
-    run found the system outside its steady state before the first fault
-    (chaos.checks.steady_state), else None."""
-    for check in checks:
-        unsteady_before = getattr(check, "unsteady_before", None)
-        if unsteady_before is None:
-            continue
-        try:
-            why = unsteady_before(history, system)
-        except Exception:  # noqa: BLE001 - its own verdict says that it crashed
-            continue
-        if why:
-            return why
+def _unsteady(verdict: Verdict) -> str | None:
+    """Why the run's load cannot be judged, when `verdict` is a steady_state
+    check's that found the system outside its steady state before the first
+    fault (its evidence up to the time after), else None."""
+    if verdict.figures.get("steady_before") is False:
+        return verdict.evidence.rsplit("; after: ", 1)[0]
     return None
 
 

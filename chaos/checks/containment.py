@@ -26,14 +26,15 @@ already allows for noise."""
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field
 
 from chaos.checks import Check, JudgesLoad, Verdict, register, unknown_routes
-from chaos.history.queries import (Window, chance_of_as_many_failures, fault_windows, load_start, ms, percentile, requests_in,
-                                   run_end, sent_to)
-from chaos.history import FaultEvent, History
+from chaos.history.queries import (Window, chance_of_as_many_failures, fault_windows, load_start, ms, odds, percentile,
+                                   requests_in, run_end, sent_to)
+from chaos.history import FaultEvent, History, Request
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
 
@@ -87,16 +88,17 @@ class Containment(Check, JudgesLoad):
         base_ok, fault_ok = base_good / len(base), fault_good / len(during)
         before_p99 = percentile([r.latency for r in base], 99)
         after = requests_in(history, routes, [Window(max(f.end for f in faults) + self.grace, run_end(history))])
-        quiet = base + after if self._recovered(after, base, before_p99, system) else base
+        after_p99 = percentile([r.latency for r in after], 99) if after else math.nan
+        quiet = base + after if self._recovered(after, after_p99, len(base) - base_good, len(base), before_p99, system) else base
         base_p99, fault_p99 = percentile([r.latency for r in quiet], 99), percentile([r.latency for r in during], 99)
-        bound = max(base_p99 * self.p99_factor, base_p99 + self.p99_slack)
-        baseline = (f"baseline {ms(base_p99)}: {ms(before_p99)} before the fault, "
-                    f"{ms(percentile([r.latency for r in after], 99))} after it" if quiet is not base else f"baseline {ms(base_p99)}")
+        bound = self._p99_bound(base_p99)
+        baseline = (f"baseline {ms(base_p99)}: {ms(before_p99)} before the fault, {ms(after_p99)} after it"
+                    if quiet is not base else f"baseline {ms(base_p99)}")
         chance = chance_of_as_many_failures(len(base) - base_good, len(base), len(during) - fault_good, len(during))
         fell = fault_ok < base_ok - self.max_success_drop
         kept_rate = not (fell and chance < self.significance)
         kept_speed = fault_p99 <= bound
-        by_chance = f", a fall chance gives {_odds(chance)}" if fell else ""
+        by_chance = f", a fall chance gives {odds(chance)}" if fell else ""
         evidence = (
             f"{', '.join(routes)} during the fault: success {fault_ok:.1%} (baseline {base_ok:.1%}{by_chance}), "
             f"p99 {ms(fault_p99)} ({baseline}, bound {ms(bound)}); {len(during)} requests"
@@ -114,7 +116,11 @@ class Containment(Check, JudgesLoad):
         )
 
 
-    def _recovered(self, after: list, base: list, before_p99: float, system: System) -> bool:  # type: ignore[type-arg]
+    def _p99_bound(self, baseline_p99: float) -> float:
+        return max(baseline_p99 * self.p99_factor, baseline_p99 + self.p99_slack)
+
+    def _recovered(self, after: list[Request], after_p99: float, base_failed: int, base_n: int, before_p99: float,
+                   system: System) -> bool:
         """Whether the time after the fault may join the latency baseline: it
         has enough requests, and they look as the time before would allow,
         their p99 within the bound the time before alone gives and their
@@ -122,15 +128,6 @@ class Containment(Check, JudgesLoad):
         failing after the fault must not lend that to the baseline."""
         if len(after) < self.min_requests:
             return False
-        p99 = percentile([r.latency for r in after], 99)
-        base_failed = sum(not system.answered_as_meant(r) for r in base)
         failed = sum(not system.answered_as_meant(r) for r in after)
-        chance = chance_of_as_many_failures(base_failed, len(base), failed, len(after))
-        return p99 <= max(before_p99 * self.p99_factor, before_p99 + self.p99_slack) and chance >= self.significance
-
-
-def _odds(p: float) -> str:
-    """0.56 -> 'in 56% of runs'; 5.9e-12 -> 'once in 1.7e+11 runs'."""
-    if p >= 0.01:
-        return f"in {p:.0%} of runs"
-    return f"once in {1 / p:.2g} runs" if p > 0 else "never"
+        chance = chance_of_as_many_failures(base_failed, base_n, failed, len(after))
+        return after_p99 <= self._p99_bound(before_p99) and chance >= self.significance

@@ -141,7 +141,9 @@ class FailsFast(BreakerCheck, JudgesLoad):
         sample = requests_in(history, routes, windows)
         if len(sample) < self.min_requests:
             return self.verdict("unknown", f"only {len(sample)} requests on {', '.join(routes)} {where}; need {self.min_requests}")
-        bound, basis = self._bound(history, system, routes, windows, faults[0].start, while_open=where == "while open")
+        timeout = system.edge_read_timeout(self.breaker)
+        bound, basis = self._bound(history, system, routes, windows, faults[0].start, timeout,
+                                   while_open=where == "while open")
         p99 = percentile([r.latency for r in sample], 99)
         fallback = sum(r.fallback is not None for r in sample) / len(sample)
         fast = p99 <= bound
@@ -157,7 +159,6 @@ class FailsFast(BreakerCheck, JudgesLoad):
         ) if bad]
         if why_not:
             evidence += "; failed: " + "; ".join(why_not)
-        timeout = system.edge_read_timeout(self.breaker)
         margin = self._margin(timeout)
         reaches = self.p99_below is None and bound >= timeout
         too_slow = reaches and p99 > timeout - margin
@@ -199,14 +200,13 @@ class FailsFast(BreakerCheck, JudgesLoad):
         return self.margin if self.margin is not None else timeout / 5
 
     def _bound(self, history: History, system: System, routes: list[str], windows: list[Window],
-               fault_start: float, while_open: bool) -> tuple[float, str]:
+               fault_start: float, timeout: float, while_open: bool) -> tuple[float, str]:
         """The p99 bound and how it was reached, in words (see the module docstring).
         The routes that do not need the downstream are the reference only
         while the breaker is open: without an open breaker (breakers off)
         they may be slow for the very reason judged here, a cascade."""
         if self.p99_below is not None:
             return self.p99_below, "set in the scenario"
-        timeout = system.edge_read_timeout(self.breaker)
         margin = self._margin(timeout)
         why_margin = f"+ {ms(margin)}" + ("" if self.margin is not None else f", a fifth of the {ms(timeout)} read timeout")
         others = sent_to(history, system.routes_independent_of(frozenset({self.target(system)})))

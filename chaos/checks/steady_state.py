@@ -34,8 +34,8 @@ from typing import Literal
 from pydantic import Field
 
 from chaos.checks import Check, JudgesLoad, Verdict, register, unknown_routes
-from chaos.history.queries import (Window, chance_of_at_least, fault_windows, load_start, ms, percentile, requests_in,
-                                   run_end, success_rate)
+from chaos.history.queries import (Window, chance_of_at_least, fault_windows, load_start, ms, odds, percentile,
+                                   requests_in, run_end, success_rate)
 from chaos.history import History
 from chaos.spec.model import Seconds
 from chaos.spec.system import System
@@ -93,21 +93,10 @@ class SteadyState(Check, JudgesLoad):
         return self.verdict("pass" if steady["after"] else "fail", f"{parts['before']}; {parts['after']}; {bound}",
                             steady_before=True)
 
-    def unsteady_before(self, history: History, system: System) -> str | None:
-        """Why no check of the run can judge its load, when the system was
-        not in its steady state before the first fault; None when it was, or
-        when too few requests came to tell."""
-        verdict = self.evaluate(history, system)
-        if verdict.figures.get("steady_before") is False:
-            return verdict.evidence.rsplit("; after: ", 1)[0]
-        return None
-
 
 def _odds(p: float) -> str:
-    """How often chance gives as many: 'chance gives as many in 58% of windows', or 'once in 1.2e+05'."""
-    if p >= 0.01:
-        return f"chance gives as many in {p:.0%} of windows"
-    return f"chance gives as many once in {1 / p:.2g} windows" if p > 0 else "chance never gives as many"
+    """'chance gives as many in 58% of windows', 'chance gives as many once in 1.2e+05 windows'."""
+    return f"chance gives as many {odds(p, 'windows')}" if p > 0 else "chance never gives as many"
 
 
 def unsteady(figures: str) -> str:

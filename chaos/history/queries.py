@@ -182,6 +182,14 @@ def chance_of_at_least(k: int, n: int, share: float) -> float:
     return min(1.0, sum(math.exp(log_term(i)) for i in range(k, n + 1)))
 
 
+def odds(p: float, of: str = "runs") -> str:
+    """How often chance gives as much: 0.56 -> 'in 56% of runs'; 5.9e-12 ->
+    'once in 1.7e+11 runs'; 0 -> 'never'."""
+    if p >= 0.01:
+        return f"in {p:.0%} of {of}"
+    return f"once in {1 / p:.2g} {of}" if p > 0 else "never"
+
+
 def ms(seconds: float) -> str:
     """0.0123 -> '12 ms'; 1.5 -> '1500 ms'."""
     if math.isnan(seconds):
