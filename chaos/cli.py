@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SetupError) as e:
         print(f"chaos: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("chaos: interrupted; faults reverted, services restored", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        # A run says what its rollback did; other commands have no faults to revert.
+        outcome = getattr(e, "outcome", None)
+        print(f"chaos: interrupted; {outcome}" if outcome else "chaos: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -229,12 +231,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         return EXIT_PASS
     warm_up()  # only for a valid scenario that will run: a refused one exits at once
     console = _console_for(scenario, args, console)
+    # Built before the first line, which changes nothing: a Ctrl-C after that
+    # line finds the runner's rollback in place.
+    runner = Runner(system, scenario, runtime, console, reports=args.reports, options=RunOptions(args.breakers, args.runtime))
     console.say(f"scenario {scenario.name}: {scenario.description}")
     moved = f", every port +{system.port_offset} (entrypoint {system.entrypoint.base_url})" if system.port_offset else ""
     console.say(f"breakers {args.breakers}, runtime {args.runtime}, {scenario.duration:g} s{moved}\n")
     try:
-        result = Runner(system, scenario, runtime, console, reports=args.reports,
-                        options=RunOptions(args.breakers, args.runtime)).run(keep_up=args.keep_up)
+        result = runner.run(keep_up=args.keep_up)
         console.verdicts(result.verdicts)
     finally:
         console.close()

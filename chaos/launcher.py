@@ -49,7 +49,9 @@ if sys.path and os.path.dirname(os.path.abspath(__file__)) == os.path.abspath(sy
 
 import importlib  # noqa: E402 - after the path is the units' own
 import json  # noqa: E402
+import signal  # noqa: E402
 import threading  # noqa: E402
+import time  # noqa: E402
 
 
 def _reply(message: dict) -> None:
@@ -213,6 +215,25 @@ def discard() -> None:
     _prepared.clear()
 
 
+def _say_how_it_ended(log: str | None, pid: int, status: int) -> None:
+    """Append to the unit's log how it ended: a unit killed outright writes
+    nothing itself, and its parent is the one process that knows."""
+    if log is None:
+        return
+    if os.WIFSIGNALED(status):
+        try:
+            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        except ValueError:
+            how = f"killed by signal {os.WTERMSIG(status)}"
+    else:
+        how = f"exit code {os.waitstatus_to_exitcode(status)}"
+    try:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {pid} ended: {how}\n")
+    except OSError:
+        pass  # its folder went away: nobody to tell
+
+
 def main() -> None:
     lines = _lines(0)
     first = next(lines, None)
@@ -223,12 +244,14 @@ def main() -> None:
         _reply(problem)
         os._exit(2)
     _reply({"ready": True})
+    logs = {}
     for request in lines:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             _become(request)
+        logs[pid] = request["log"]
         _reply({"pid": pid})
     # The units' parent until the last of them ends: it collects each one's
     # exit, where init would otherwise be left to (and in a container often
@@ -240,9 +263,10 @@ def main() -> None:
     os.close(null)
     while True:
         try:
-            os.wait()
+            pid, status = os.wait()
         except ChildProcessError:
             break
+        _say_how_it_ended(logs.get(pid), pid, status)
     # Nothing of ours to tear down: quick, and no module's finalizer runs twice.
     os._exit(0)
 

@@ -57,3 +57,13 @@ def interruptible() -> Iterator[None]:
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run's Ctrl-C or SIGTERM, after its rollback: `outcome` says what the
+    rollback did ("faults reverted, services restored"), or that it failed,
+    or that the interrupt came before the run had changed anything."""
+
+    def __init__(self, outcome: str):
+        super().__init__(outcome)
+        self.outcome = outcome

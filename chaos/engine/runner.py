@@ -33,6 +33,7 @@ from chaos.spec.system import System
 from chaos.engine.load_process import Load, discard as discard_load, prepare as prepare_load
 from chaos.engine.readback import read_back
 from chaos.engine.restore import restore
+from chaos.engine.interrupts import Interrupted
 from chaos.clients.toxiproxy import Toxiproxy
 
 STATS_EVERY = 2.0
@@ -85,6 +86,7 @@ class Runner:
         self.agents = Agents(system, runtime.agent_token, runtime.logs)
         self.run_id = uuid.uuid4().hex[:8]
         self._handles: dict[int, Handle] = {}
+        self._undone: str | None = None  # what the rollback of an interrupted run did, for its last line
         lacking = scenario.unapplied(system)
         if lacking:
             # Its services would run with other settings than the scenario was written for (and checked in).
@@ -92,11 +94,23 @@ class Runner:
                              f"given them (run it with `chaos run`, which applies the scenario's system: block)")
 
     def run(self, keep_up: bool = False) -> RunResult:
-        """Run the scenario and judge it. SetupError if the system cannot be brought up."""
+        """Run the scenario and judge it. SetupError if the system cannot be
+        brought up; Interrupted, saying what the rollback did, after Ctrl-C
+        or SIGTERM."""
+        try:
+            return self._run(keep_up)
+        except KeyboardInterrupt as e:
+            if type(e) is not KeyboardInterrupt:
+                raise  # Interrupted already, or a caller's own (chaos explore's budget)
+            # _run rolled back and said how in _undone; without it the
+            # interrupt came before _run's first step, which touched nothing.
+            raise Interrupted(self._undone or "before the run changed anything") from None
+
+    def _run(self, keep_up: bool) -> RunResult:
         began = time.time()
-        logs = LogMarks(self.runtime, ["toxiproxy", *self.system.services])  # copy only this run's part of each log
-        was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
-        watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
+        logs: LogMarks | None = None
+        was_up = True  # until known: stop nothing the run may not have started
+        watcher: BreakerWatcher | None = None
         load = None
         versions_read: threading.Thread | None = None
         replicas = None
@@ -104,6 +118,11 @@ class Runner:
         stopper: threading.Thread | None = None
         stopped: list[str] = []
         try:
+            # From here on, a Ctrl-C takes the rollback path below, even
+            # before the set-up began: the user was promised a restored system.
+            logs = LogMarks(self.runtime, ["toxiproxy", *self.system.services])  # copy only this run's part of each log
+            was_up = all(self.runtime.status(u) is Status.RUNNING for u in ["toxiproxy", *self.system.services])
+            watcher = BreakerWatcher(self.system, self.history, self._on_transition, self.agents)
             prepare_load()  # its process imports what it needs while the set-up runs (chaos.engine.load_process)
             self._set_up()
             watcher.start()
@@ -161,7 +180,8 @@ class Runner:
                 discard_load()  # a generator prepared for a run that ended before its load
                 if not rolled_back:
                     self._rollback(close_breakers=interrupted)
-                watcher.stop()
+                if watcher is not None:
+                    watcher.stop()
                 if replicas is not None:
                     replicas.stop()
                 if not was_up and not keep_up:
@@ -188,6 +208,7 @@ class Runner:
             self.history.append(Mark("run-end", time.time()))
             verdicts = evaluate_all(self.scenario.checks, self.history, self.system, self.scenario.mix(self.system))
             result = RunResult(self.scenario.name, verdicts, self.history, time.time() - began, run_id=self.run_id)
+            assert logs is not None  # set before anything that could end the run without an exception
             result.run_dir = self._save(result, began, logs)
         finally:
             if stopper is not None:
@@ -296,8 +317,10 @@ class Runner:
             done = restore(self.system, self.runtime, self.toxiproxy, breakers=close_breakers)
             if done.restarted_for_breakers:
                 self.console.line("setup", f"restarted {', '.join(done.restarted_for_breakers)} to close breakers the faults left open")
+            self._undone = "faults reverted, services restored"
         except Exception as e:  # noqa: BLE001
             self.console.line("setup", f"restore failed: {e}")
+            self._undone = f"faults reverted, but restoring the services failed ({str(e).splitlines()[0]}); run `chaos reset`"
 
     def _on_transition(self, t) -> None:  # type: ignore[no-untyped-def]
         # Name the worker only where there are several: one process's pid is noise.

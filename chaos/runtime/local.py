@@ -33,7 +33,7 @@ from chaos.engine.interrupts import deferred
 from chaos.launcher import discard as discard_prepared, take as take_prepared
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.readiness import service_ready
-from chaos.runtime.process import Record, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
+from chaos.runtime.process import Record, how_it_ended, is_ours, signal_group, start_ticks, state_letter, wait_gone, wait_state
 from chaos.spec.system import System
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
@@ -331,7 +331,9 @@ class LocalRuntime:
             if unit.ready():
                 return
             if not is_ours(record):
-                raise SetupError(f"{unit.name} exited while starting; last lines of {record.log}:\n{_tail(record.log)}")
+                how = how_it_ended(record.pid)  # known when this process started it; a launcher writes it in the log
+                raise SetupError(f"{unit.name} exited while starting{f' ({how})' if how else ''}; "
+                                 f"last lines of {record.log}:\n{_tail(record.log)}")
             time.sleep(0.05)
         self.stop(unit.name)
         raise SetupError(f"{unit.name} was not ready after {unit.start_timeout:.0f} s; last lines of {record.log}:\n{_tail(record.log)}")

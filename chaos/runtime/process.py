@@ -135,3 +135,27 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass  # not our child (started by an earlier run), or already reaped
+
+
+def how_it_ended(pid: int) -> str | None:
+    """Collect our exited child `pid` and say how it ended ("exit code 1",
+    "killed by SIGKILL"); None if it is not our child (a launcher forked it,
+    or an earlier run started it), still runs, or was collected already."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if done == 0:
+        return None
+    return describe_status(status)
+
+
+def describe_status(status: int) -> str:
+    """A wait status in words."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            return f"killed by {signal.Signals(sig).name}"
+        except ValueError:
+            return f"killed by signal {sig}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"

@@ -142,6 +142,7 @@ def test_a_forked_unit_is_what_python_dash_m_would_have_started(tmp_path, monkey
         assert (tmp_path / f"forked{n}.json.thread").read_text() == "joined"
         log = (tmp_path / f"forked{n}.log").read_text()
         assert "to stdout" in log and "to stderr" in log
+        assert log.endswith(f" pid {pids[n - 1]} ended: exit code 3\n")  # its parent says how it ended
 
 
 def test_a_unit_stops_on_sigterm_like_any_process(tmp_path):
@@ -160,6 +161,33 @@ def test_a_unit_stops_on_sigterm_like_any_process(tmp_path):
     assert launcher.proc.poll() is None  # the unit's parent while it runs
     os.killpg(pid, signal.SIGTERM)
     gone(pid)
+    assert launcher.proc.wait(timeout=5) == 0
+    assert log.read_text().endswith(f" pid {pid} ended: killed by SIGTERM\n")
+
+
+def test_a_unit_killed_outright_has_its_end_written_in_its_log(tmp_path):
+    # A SIGKILLed service writes nothing itself; its launcher is the one
+    # process that knows (a CI run once lost a gateway without a word).
+    system = system_with(tmp_path, [])
+    (tmp_path / "sleeper.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    launcher = Launcher(tmp_path, system.spec.local.preload, system)
+    try:
+        pids = [launcher.spawn([sys.executable, "-m", "sleeper"], dict(os.environ), tmp_path / f"s{n}.log") for n in (1, 2)]
+    finally:
+        launcher.close()
+    for n in (1, 2):
+        wait_until = time.monotonic() + 15
+        while "up" not in (tmp_path / f"s{n}.log").read_text() and time.monotonic() < wait_until:
+            time.sleep(0.02)
+    os.killpg(pids[0], signal.SIGKILL)
+    gone(pids[0])
+    deadline = time.monotonic() + 5
+    while "ended" not in (tmp_path / "s1.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (tmp_path / "s1.log").read_text().endswith(f"pid {pids[0]} ended: killed by SIGKILL\n")
+    assert "ended" not in (tmp_path / "s2.log").read_text()  # the other one's log says nothing of it
+    os.killpg(pids[1], signal.SIGKILL)
+    gone(pids[1])
     assert launcher.proc.wait(timeout=5) == 0
 
 
@@ -286,3 +314,22 @@ def test_an_up_whose_preload_does_not_import_leaves_nothing_running(tmp_path):
         runtime.up()
     plain = Record(**json.loads((tmp_path / "state" / "local.json").read_text())["units"]["plain"])  # it was started
     assert not is_ours(plain)  # and stopped again
+
+
+def test_a_child_that_ended_is_described_and_any_other_pid_is_not():
+    from chaos.runtime.process import how_it_ended
+
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"])
+    assert how_it_ended(killed.pid) is None  # still running
+    killed.kill()
+    deadline = time.monotonic() + 10
+    seen = {}
+    while len(seen) < 2 and time.monotonic() < deadline:
+        for proc in (killed, failed):
+            seen.setdefault(proc.pid, how_it_ended(proc.pid))
+            if seen[proc.pid] is None:
+                del seen[proc.pid]
+        time.sleep(0.02)
+    assert seen == {killed.pid: "killed by SIGKILL", failed.pid: "exit code 4"}
+    assert how_it_ended(1) is None  # not ours
