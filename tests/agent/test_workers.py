@@ -141,3 +141,39 @@ def test_a_damaged_line_is_skipped_and_the_sequence_goes_on(tmp_path):
     group.append({"breaker": "users", "from": "open", "to": "half-open", "at": 2.0, "pid": os.getpid()})
     last, entries = SharedGroup(tmp_path).since(0)
     assert (last, [(e["seq"], e["to"]) for e in entries]) == (2, [(1, "open"), (2, "half-open")])
+
+
+def test_an_unchanged_view_is_read_less_and_less_often_and_a_transition_brings_it_back(tmp_path, monkeypatch):
+    # Each look at the view reads every breaker's shared state from Redis:
+    # an idle worker looked five times a second, forever.
+    from chaos.agent import workers as workers_module
+    from chaos.agent.workers import Workers
+
+    monkeypatch.setattr(workers_module, "PUBLISH_INTERVAL", 0.02)
+    monkeypatch.setattr(workers_module, "PUBLISH_IDLE", 0.16)
+    looks: list[float] = []
+    state = {"value": "closed"}
+
+    def describe() -> list[dict]:
+        looks.append(time.monotonic())
+        return [{"name": "orders", "state": state["value"]}]
+
+    workers = Workers("svc", str(tmp_path), describe, lambda: "boot")
+    workers.ensure_publishing()
+    try:
+        time.sleep(1.2)
+        idle = len(looks)
+        gaps = [b - a for a, b in zip(looks, looks[1:])]
+        assert idle <= 15, idle  # at 0.02 s it would be about 60
+        assert max(gaps) >= 0.15 and max(gaps[-3:]) < 0.3, gaps  # backed off to the idle pace, no further
+        state["value"] = "open"
+        workers.append("orders", "closed", "open")  # a transition wakes it
+        deadline = time.monotonic() + 2
+        while not any(v["breakers"][0]["state"] == "open" for v in SharedGroup(tmp_path).views()) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert any(v["breakers"][0]["state"] == "open" for v in SharedGroup(tmp_path).views())
+        before = len(looks)
+        time.sleep(0.1)
+        assert len(looks) - before >= 2, looks[before:]  # looking closely again right after the change
+    finally:
+        workers.stop()
