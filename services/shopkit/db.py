@@ -10,6 +10,16 @@ apply to that upgrade), while BEGIN IMMEDIATE simply waits its turn.
 Durability: every answer is sent after its COMMIT, and with WAL plus
 synchronous=NORMAL a committed transaction survives the process being
 SIGKILLed (only a power loss could take the newest commits).
+
+One more connection per database stays open in each process that serves
+requests (`_keep_wal`). SQLite checkpoints the WAL into the database and
+deletes it when the last connection to a database closes, and that costs
+fsyncs: with a connection per request, nearly every request's close was the
+last one. Measured on this repository's 2-core machine (an INSERT, a SELECT,
+open and close, 300 times): 4.4 ms median, and 54 ms median (p99 105 ms)
+while another process wrote and fsynced 16 MiB files; with the held
+connection, 0.9 ms both ways (p99 2.4 ms). The WAL is checkpointed as it
+grows instead (SQLite's autocheckpoint, every 1000 pages).
 """
 
 from __future__ import annotations
@@ -17,12 +27,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context
 
 # Seconds a connection waits for another writer before giving up.
 BUSY_TIMEOUT = 5.0
@@ -30,9 +41,10 @@ BUSY_TIMEOUT = 5.0
 _EXTENSION = "shopkit.db"
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """Open `path` with the settings every service relies on."""
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+def connect(path: str, any_thread: bool = False) -> sqlite3.Connection:
+    """Open `path` with the settings every service relies on (`any_thread`:
+    usable from threads other than this one, as a held connection is closed)."""
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=not any_thread)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -40,10 +52,35 @@ def connect(path: str) -> sqlite3.Connection:
     return db
 
 
+# (pid, path) -> the connection held open for that database in that process.
+_KEEPERS: dict[tuple[int, str], sqlite3.Connection] = {}
+_KEEPERS_LOCK = threading.Lock()
+_KEEPERS_MAX = 8  # per process: a test process opens apps on many databases
+
+
+def _keep_wal(path: str) -> None:
+    """Hold one connection to `path` open in this process (see the module
+    docstring). Only while serving a request: never in a process that forks
+    afterwards (gunicorn's master builds the app and forks the workers; an
+    SQLite connection must not cross a fork), and keyed by pid besides."""
+    key = (os.getpid(), path)
+    if key in _KEEPERS or path == ":memory:" or not has_request_context():
+        return
+    with _KEEPERS_LOCK:
+        if key in _KEEPERS:
+            return
+        mine = [k for k in _KEEPERS if k[0] == key[0]]
+        if len(mine) >= _KEEPERS_MAX:
+            _KEEPERS.pop(mine[0]).close()
+        _KEEPERS[key] = connect(path, any_thread=True)  # evicted by another request's thread
+
+
 def get_db() -> sqlite3.Connection:
     """The current request's connection, opened on first use."""
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        path = current_app.config["DATABASE"]
+        _keep_wal(path)
+        g.db = connect(path)
     return g.db
 
 
