@@ -320,7 +320,8 @@ class Runner:
             self._undone = "faults reverted, services restored"
         except Exception as e:  # noqa: BLE001
             self.console.line("setup", f"restore failed: {e}")
-            self._undone = f"faults reverted, but restoring the services failed ({str(e).splitlines()[0]}); run `chaos reset`"
+            why = (str(e).splitlines() or [type(e).__name__])[0]
+            self._undone = f"faults reverted, but restoring the services failed ({why}); run `chaos reset`"
 
     def _on_transition(self, t) -> None:  # type: ignore[no-untyped-def]
         # Name the worker only where there are several: one process's pid is noise.

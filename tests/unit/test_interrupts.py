@@ -135,3 +135,13 @@ def test_other_commands_interrupted_claim_nothing(monkeypatch, capsys, handlers)
     monkeypatch.setattr(cli, "cmd_reset", interrupted)
     assert cli.main(["reset"]) == cli.EXIT_INTERRUPTED
     assert capsys.readouterr().err == "chaos: interrupted\n"
+
+
+def test_a_restore_that_fails_without_a_message_is_still_said(system, monkeypatch):
+    def fails():  # noqa: ANN202
+        raise SetupError("")
+
+    run, _, _ = _interrupted_runner(system, monkeypatch, fails)
+    with pytest.raises(Interrupted) as caught:
+        run.run()
+    assert caught.value.outcome == "faults reverted, but restoring the services failed (SetupError); run `chaos reset`"
