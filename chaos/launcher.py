@@ -215,21 +215,24 @@ def discard() -> None:
     _prepared.clear()
 
 
+def describe_status(status: int) -> str:
+    """A wait status in words: "exit code 1", "killed by SIGKILL"."""
+    if os.WIFSIGNALED(status):
+        try:
+            return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        except ValueError:
+            return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit code {os.waitstatus_to_exitcode(status)}"
+
+
 def _say_how_it_ended(log: str | None, pid: int, status: int) -> None:
     """Append to the unit's log how it ended: a unit killed outright writes
     nothing itself, and its parent is the one process that knows."""
     if log is None:
         return
-    if os.WIFSIGNALED(status):
-        try:
-            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-        except ValueError:
-            how = f"killed by signal {os.WTERMSIG(status)}"
-    else:
-        how = f"exit code {os.waitstatus_to_exitcode(status)}"
     try:
         with open(log, "a", encoding="utf-8") as f:
-            f.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {pid} ended: {how}\n")
+            f.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {pid} ended: {describe_status(status)}\n")
     except OSError:
         pass  # its folder went away: nobody to tell
 

@@ -13,6 +13,8 @@ import signal
 import time
 from dataclasses import asdict, dataclass
 
+from chaos.launcher import describe_status  # the standard library only: it also runs as a script
+
 
 @dataclass(frozen=True)
 class Record:
@@ -148,14 +150,3 @@ def how_it_ended(pid: int) -> str | None:
     if done == 0:
         return None
     return describe_status(status)
-
-
-def describe_status(status: int) -> str:
-    """A wait status in words."""
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            return f"killed by {signal.Signals(sig).name}"
-        except ValueError:
-            return f"killed by signal {sig}"
-    return f"exit code {os.waitstatus_to_exitcode(status)}"

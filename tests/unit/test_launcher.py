@@ -176,9 +176,11 @@ def test_a_unit_killed_outright_has_its_end_written_in_its_log(tmp_path):
     finally:
         launcher.close()
     for n in (1, 2):
+        log = tmp_path / f"s{n}.log"
         wait_until = time.monotonic() + 15
-        while "up" not in (tmp_path / f"s{n}.log").read_text() and time.monotonic() < wait_until:
+        while not (log.exists() and "up" in log.read_text()) and time.monotonic() < wait_until:
             time.sleep(0.02)
+        assert "up" in log.read_text()
     os.killpg(pids[0], signal.SIGKILL)
     gone(pids[0])
     deadline = time.monotonic() + 5
