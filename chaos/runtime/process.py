@@ -96,9 +96,9 @@ def wait_gone(record: Record, timeout: float) -> bool:
     """Wait until no process of the record's group is left; True if they are gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap(record.pid)
+        how_it_ended(record.pid)  # collects the leader, if it is our exited child
         if not group_alive(record.pid):
-            _reap(record.pid)
+            how_it_ended(record.pid)
             return True
         time.sleep(0.02)
     return not group_alive(record.pid)
@@ -130,19 +130,12 @@ def wait_state(record: Record, stopped: bool, timeout: float) -> bool:
     return False
 
 
-def _reap(pid: int) -> None:
-    """Collect the group leader if it is our exited child, so it does not
-    linger as a zombie. Only that pid: other children are not ours to reap."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child (started by an earlier run), or already reaped
-
-
 def how_it_ended(pid: int) -> str | None:
-    """Collect our exited child `pid` and say how it ended ("exit code 1",
-    "killed by SIGKILL"); None if it is not our child (a launcher forked it,
-    or an earlier run started it), still runs, or was collected already."""
+    """Collect our exited child `pid`, so it does not linger as a zombie, and
+    say how it ended ("exit code 1", "killed by SIGKILL"); None if it is not
+    our child (a launcher forked it, or an earlier run started it), still
+    runs, or was collected already. Only that pid: other children are not
+    ours to reap."""
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
