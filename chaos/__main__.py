@@ -1,6 +1,7 @@
 """`python -m chaos` is the same as the `chaos` command (`main`)."""
 
 import gc
+import os
 import sys
 
 
@@ -9,6 +10,13 @@ def main() -> None:
     # garbage: without collections in between they take 10-20 ms less, and
     # frozen afterwards, later collections do not walk them again.
     gc.disable()
+    # A warm server beside the stack (`chaos up`) has all of the below
+    # imported already: it forks a run in a millisecond (chaos.server).
+    from chaos.server import run_warm
+
+    code = run_warm(sys.argv[1:])
+    if code is not None:
+        os._exit(code)
     # Before the toolkit's own imports: a run's load generator starts now, in
     # a process of its own, and imports what it needs on the other core
     # while this one loads the scenario (chaos.engine.load_process).

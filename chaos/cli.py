@@ -60,6 +60,11 @@ def run() -> NoReturn:
     writes is written and flushed by then; what is left is freeing a run's
     history object by object at interpreter exit (0.2 s after a 30 s run),
     which the user would only wait for."""
+    os._exit(execute())
+
+
+def execute() -> int:
+    """`main`, with its output flushed: the exit code (chaos.server's child exits with it too)."""
     try:
         code = main()
     except BrokenPipeError:  # `chaos list | head`: the reader has all it wanted
@@ -75,7 +80,7 @@ def run() -> NoReturn:
             stream.flush()
         except (OSError, ValueError):  # closed or gone (a pipe whose reader left): nothing more to say
             pass
-    os._exit(code)
+    return code
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -310,13 +315,20 @@ def _runs_on(name: str, system: System, runtime: str, console: Console) -> bool:
 def cmd_up(args: argparse.Namespace, console: Console) -> int:
     system = _system(args)
     runtime = _runtime(args, system, args.breakers)
+    # A warm server for the runs to come (chaos.server), importing while the stack starts.
+    state = str(runtime.state_dir) if args.runtime == "local" and os.environ.get("CHAOS_WARM", "on") != "off" else None
+    from chaos import server
+
+    warm = server.spawn(state) if state else None
     try:
         started = runtime.up()
     except BaseException:
-        runtime.down()  # nothing half-started is left behind
+        runtime.down()  # nothing half-started is left behind (the server too: LocalRuntime.down)
         raise
     console.say(f"up (breakers {args.breakers}): " + (f"started {', '.join(started)}" if started else "already running"))
     console.say(f"gateway at {system.entrypoint.base_url}, Toxiproxy at {system.spec.toxiproxy.url}")
+    if state and not server.ready(state, warm):
+        console.say(f"warning: the warm server did not start (see {Path(state) / 'logs' / 'cli-server.log'}); runs import the toolkit themselves")
     return EXIT_PASS
 
 

@@ -51,10 +51,14 @@ _prepared_lock = threading.Lock()
 
 
 class Child:
-    """A started generator process, waiting for what to send."""
+    """A started generator process, waiting for what to send.
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
+    `fork`: forked from this process, which has imported the generator
+    already and runs one thread only (chaos.server's child, before the
+    command starts); otherwise a fresh interpreter that imports it."""
+
+    def __init__(self, fork: bool = False) -> None:
+        self.proc: subprocess.Popen | Forked = Forked() if fork else subprocess.Popen(
             [sys.executable, "-m", "chaos.engine.load_process"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, close_fds=True,
             env={**os.environ, "CHAOS_LOAD_PARENT": str(os.getpid())},
@@ -72,12 +76,64 @@ class Child:
                 pass
 
 
-def prepare() -> None:
-    """Start a generator process now, for the next `Load` to take."""
+class Forked:
+    """The part of Popen a Child uses, for a generator forked from this process."""
+
+    def __init__(self) -> None:
+        to_child, self_in = os.pipe()
+        self_out, from_child = os.pipe()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:  # the generator: `python -m chaos.engine.load_process`, without the imports
+            try:
+                os.setsid()
+                os.dup2(to_child, 0)
+                os.dup2(from_child, 1)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+                os.environ["CHAOS_LOAD_PARENT"] = str(parent)
+                sys.stdin = open(0, closefd=False)  # noqa: SIM115 - child_main reads its buffer
+                child_main()
+            finally:
+                os._exit(1)
+        os.close(to_child)
+        os.close(from_child)
+        self.stdin: IO[bytes] | None = os.fdopen(self_in, "wb")
+        self.stdout: IO[bytes] | None = os.fdopen(self_out, "rb")
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -9  # collected elsewhere: it has ended
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(["chaos.engine.load_process"], timeout or 0.0)
+            time.sleep(0.005)
+        return self.returncode  # type: ignore[return-value]
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def prepare(fork: bool = False) -> None:
+    """Start a generator process now, for the next `Load` to take (`fork`: see Child)."""
     global _prepared
     with _prepared_lock:
         if _prepared is None or _prepared.proc.poll() is not None:
-            _prepared = Child()
+            _prepared = Child(fork)
 
 
 def discard() -> None:
@@ -89,14 +145,15 @@ def discard() -> None:
         child.kill()
 
 
-def prepare_for(argv: list[str]) -> None:
+def prepare_for(argv: list[str], fork: bool = False) -> None:
     """`prepare` if these `chaos` arguments ask for a run that will send load
-    (not --dry-run, not --help). Called before the toolkit's own imports."""
+    (not --dry-run, not --help). Called before the toolkit's own imports, or
+    (`fork`) by chaos.server's child, which has them."""
     from chaos.argv import asks_for
 
     if asks_for(argv, "run"):
         try:
-            prepare()
+            prepare(fork)
         except OSError:
             pass  # the run starts one itself, and says why if it cannot
 

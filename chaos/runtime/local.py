@@ -134,6 +134,9 @@ class LocalRuntime:
         for name in list(self._units):
             self._forget(name)
         reap_launchers()
+        from chaos import server
+
+        server.stop(str(self.state_dir))  # the warm server `chaos up` left for this stack's runs
         order = list(self._units)
         return sorted((r.name for r in records), key=lambda n: -order.index(n) if n in order else 0)
 

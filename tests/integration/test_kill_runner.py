@@ -33,6 +33,7 @@ import pytest
 import requests
 
 from chaos.runtime import make_runtime
+from chaos.server import running as running_server
 from chaos.spec import load_system
 from chaos.clients.toxiproxy import Toxiproxy
 
@@ -97,6 +98,10 @@ def system_up() -> Iterator:
     was_up = bool(runtime._records())  # noqa: SLF001 - a user's own `chaos up` stays up
     result = chaos("up")
     assert result.returncode == 0, result.stdout + result.stderr
+    # Every run below is forked by the warm server `chaos up` leaves
+    # (chaos.server): signals reach it through the client, and a client
+    # killed with SIGKILL takes its run with it.
+    assert running_server(str(STATE)), result.stdout + result.stderr
     try:
         yield system
     finally:

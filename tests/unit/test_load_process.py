@@ -5,6 +5,7 @@ a generator that dies mid-run leaves a delivery that says so."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -121,7 +122,7 @@ def test_a_prepared_generator_is_taken_by_the_next_load_and_discarded_otherwise(
 ])
 def test_only_a_run_that_sends_load_prepares_a_generator(monkeypatch, argv, prepared):
     calls = []
-    monkeypatch.setattr(load_process, "prepare", lambda: calls.append(1))
+    monkeypatch.setattr(load_process, "prepare", lambda fork=False: calls.append(fork))
     load_process.prepare_for(argv)
     assert bool(calls) == prepared
 
@@ -161,6 +162,69 @@ def test_the_generator_dies_with_a_runner_that_is_killed(server, tmp_path):
         runner.kill()
         runner.wait()
         assert _gone(child), "the generator outlived the runner that was killed"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+
+
+def test_a_generator_forked_from_a_warm_process_works_as_a_started_one(server, tmp_path):
+    """chaos.server's child forks the generator (its imports done) instead
+    of starting an interpreter: the same records come back, from a session
+    of its own, and it ends with the load. Forked in a process of its own:
+    this one runs threads."""
+    script = tmp_path / "warm.py"
+    script.write_text(
+        "import json, os, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import chaos.engine.load\n"
+        "from chaos.engine import load_process\n"
+        "from chaos.engine.load_process import Load\n"
+        "from chaos.history import History, LoadDelivery, Request\n"
+        "from tests.unit.test_load_engine import system\n"
+        "load_process.prepare(fork=True)\n"
+        "child = load_process._prepared\n"
+        "history = History()\n"
+        "load = Load(system(sys.argv[1]), {'ok': 1}, 40, 2.0, history, 3, max_lag=0.1)\n"
+        "load.start()\n"
+        "pid = load._child.proc.pid\n"
+        "own_session = os.getsid(pid) == pid != os.getsid(0)\n"
+        "time.sleep(1.0)\n"
+        "load.stop()\n"
+        "print(json.dumps({'forked': type(child.proc).__name__, 'taken': load._child is child, 'own_session': own_session,\n"
+        "                  'ended': child.proc.poll() is not None, 'ok': sum(r.status == 200 for r in history.of(Request)),\n"
+        "                  'deliveries': len(history.of(LoadDelivery))}))\n"
+    )
+    done = subprocess.run([sys.executable, str(script), server], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["forked"] == "Forked" and result["taken"] and result["own_session"] and result["ended"], result
+    assert result["ok"] >= 30 and result["deliveries"] == 1, result
+
+
+def test_a_forked_generator_dies_with_a_runner_that_is_killed(server, tmp_path):
+    script = tmp_path / "runner.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import chaos.engine.load\n"
+        "from chaos.engine import load_process\n"
+        "from chaos.engine.load_process import Load\n"
+        "from chaos.history import History\n"
+        "from tests.unit.test_load_engine import system\n"
+        "load_process.prepare(fork=True)\n"
+        "load = Load(system(sys.argv[1]), {'ok': 1}, 20, 2.0, History(), 3, max_lag=0.1)\n"
+        "load.start()\n"
+        "print(load._child.proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    runner = subprocess.Popen([sys.executable, str(script), server], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(runner.stdout.readline())
+        os.kill(child, 0)
+        runner.kill()
+        runner.wait()
+        assert _gone(child), "the forked generator outlived the runner that was killed"
     finally:
         if runner.poll() is None:
             runner.kill()
