@@ -454,6 +454,11 @@ def _child(conn: socket.socket, listener: socket.socket, request: dict, fds: lis
                                   line_buffering=True)
     os.umask(request["umask"])
     os.chdir(request["cwd"])
+    from setproctitle import setproctitle
+
+    # In ps, the command the caller typed. Before the environment changes:
+    # a longer title takes the room of the environment's strings (chaos/launcher.py).
+    setproctitle(" ".join([sys.executable, "-m", "chaos", *request["argv"][1:]]))
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = list(request["argv"])

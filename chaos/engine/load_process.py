@@ -90,6 +90,10 @@ class Forked:
                 os.dup2(to_child, 0)
                 os.dup2(from_child, 1)
                 os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+                from setproctitle import setproctitle
+
+                # As a started one reads in ps (not as the run: `pkill -f "chaos run"` means the run).
+                setproctitle(f"{sys.executable} -m chaos.engine.load_process")
                 os.environ["CHAOS_LOAD_PARENT"] = str(parent)
                 sys.stdin = open(0, closefd=False)  # noqa: SIM115 - child_main reads its buffer
                 child_main()
