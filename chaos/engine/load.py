@@ -50,6 +50,10 @@ from chaos.spec.system import RouteSpec, System
 
 _VAR = re.compile(r"{(\w+)}")
 RETRY_AFTER = 0.5  # seconds before a failed write is retried
+# Sent with every request: when the generator stops waiting for it (seconds
+# since the epoch), for services that skip work nobody waits for (the shop:
+# services/shopkit/deadline.py; docs/own-services.md).
+DEADLINE_HEADER = "X-Request-Deadline"
 DEFAULT_MAX_LAG = 0.1  # seconds of schedule lag p99 beyond which load was not delivered
 # The highest rate `make bench-load` measured this engine keeping time at (lag
 # p99 2 ms at 1500 req/s, on a 2-core machine, alone against a bare endpoint);
@@ -202,7 +206,10 @@ class LoadGenerator:
         status = error = fallback = reason = write_id = None
         written = None
         try:
-            async with session.request(spec.method, self.base_url + path, json=body) as resp:
+            # When this client stops waiting, so that a service can skip the
+            # work once nobody waits for it (services/shopkit/deadline.py).
+            deadline = {DEADLINE_HEADER: f"{started + self.timeout:.3f}"}
+            async with session.request(spec.method, self.base_url + path, json=body, headers=deadline) as resp:
                 data = await resp.read()  # always: a connection goes back to the pool only once its answer is read
                 status = resp.status
                 # The agent's X-Fallback headers, or the system file's own rule for this route.

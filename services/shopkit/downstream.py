@@ -28,6 +28,7 @@ import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 
+from shopkit import deadline
 from shopkit.breakers import BreakerBoard, CircuitBreakerError, GuardedBreaker
 
 REASONS = ("breaker-open", "timeout", "connection", "upstream-5xx")
@@ -132,7 +133,8 @@ class Downstream:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Reply:
         try:
-            response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            response = self.session.request(method, self.base_url + path, timeout=self.timeout,
+                                            headers=deadline.for_call(self.timeout[1]), **kwargs)
             response.raise_for_status()
             return Reply(response.status_code, response.json(), response.headers)
         except requests.RequestException as exc:

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import IntegerConverter
 
 from chaos.agent import mark_fallback
-from shopkit import db
+from shopkit import db, deadline
 from shopkit.downstream import Unavailable
 from shopkit.fields import MAX_ID
 
@@ -148,3 +148,4 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Unavailable, _unavailable)
     app.register_error_handler(sqlite3.OperationalError, _storage_unavailable)
     app.register_blueprint(ops)
+    deadline.init_app(app)  # a request its client gave up on is not served (shopkit.deadline)

@@ -22,6 +22,7 @@ from chaos.spec.system import AGENT_FALLBACK, RouteSpec
 
 class Handler(BaseHTTPRequestHandler):
     seen_keys: set[str] = set()
+    deadlines: list[tuple[float, str | None]] = []  # (when the request arrived, its X-Request-Deadline)
     delay = 0.0
 
     def log_message(self, *args):  # quiet
@@ -38,6 +39,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        Handler.deadlines.append((time.time(), self.headers.get("X-Request-Deadline")))
         time.sleep(self.delay)
         if self.path.startswith("/fb"):
             self._answer(503, {}, {"X-Fallback": "gateway->orders", "X-Fallback-Reason": "breaker-open"})
@@ -96,6 +98,15 @@ def run_load(url: str, seconds: float, rate: float = 40, mix: dict | None = None
     time.sleep(seconds)
     gen.stop()
     return history, gen
+
+
+def test_every_request_says_when_the_generator_stops_waiting_for_it(server):
+    """X-Request-Deadline: its start plus the client timeout, so a service can skip work nobody waits for."""
+    Handler.deadlines = []
+    run_load(server, 0.5, mix={"ok": 1}, timeout=2.0)
+    assert len(Handler.deadlines) >= 10
+    for arrived, header in Handler.deadlines:
+        assert header is not None and 1.9 < float(header) - arrived <= 2.0 + 0.01, (arrived, header)
 
 
 def test_requests_follow_the_seeded_schedule_and_are_recorded_as_before(server):

@@ -1,13 +1,13 @@
 """Every service gets the chaos agent from create_service_app, switched on by
 CHAOS_AGENT only: by default a service has no /_chaos endpoint and no
-request hook; on, it has the agent's breakers and assaults."""
+request hook of the agent's; on, it has the agent's breakers and assaults."""
 
 from __future__ import annotations
 
 import pytest
 
 import orders
-from shopkit import create_service_app
+from shopkit import create_service_app, deadline
 
 URL = "/_chaos/assaults"
 
@@ -16,7 +16,8 @@ def test_off_by_default_nothing_is_installed() -> None:
     app = create_service_app("shopkit", {"SERVICE_NAME": "demo"})
     assert not app.extensions["shopkit.agent"].enabled
     assert not any(r.rule.startswith("/_chaos") for r in app.url_map.iter_rules())
-    assert app.before_request_funcs == {} and app.after_request_funcs == {}
+    # The service's own hook only (shopkit.deadline); nothing of the agent's.
+    assert app.before_request_funcs == {None: [deadline._shed_if_expired]} and app.after_request_funcs == {}
     assert app.test_client().get(URL).status_code == 404
 
 
