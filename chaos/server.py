@@ -190,10 +190,13 @@ _SPAWNED: list = []  # Popen objects of servers this process started (collected 
 
 
 def running(state: str) -> int | None:
-    """The pid of the server recorded in `state`, if it still runs."""
+    """The pid of the server recorded in `state`, if it still runs (by `chaos
+    up` and `down`, which have imported the runtime: not by the client)."""
+    from chaos.runtime.process import start_ticks
+
     record = _recorded(state)
     try:
-        return record["pid"] if _start_ticks(record["pid"]) == record["start_ticks"] else None
+        return record["pid"] if start_ticks(record["pid"]) == record["start_ticks"] else None
     except (KeyError, TypeError):
         return None
 
@@ -222,11 +225,13 @@ def stop(state: str, timeout: float = 5.0) -> bool:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
+    from chaos.runtime.process import state_letter
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and state_letter(pid) not in (None, "Z"):
         _collect()
         time.sleep(0.01)
-    if _alive(pid):
+    if state_letter(pid) not in (None, "Z"):
         os.kill(pid, signal.SIGKILL)
     _collect()
     return True
@@ -234,24 +239,6 @@ def stop(state: str, timeout: float = 5.0) -> bool:
 
 def _collect() -> None:
     _SPAWNED[:] = [p for p in _SPAWNED if p.poll() is None]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
-
-
-def _start_ticks(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2:].split()[19])
 
 
 # -- the server ---------------------------------------------------------------------
@@ -318,6 +305,8 @@ def serve(state: str, sources: str = SOURCES) -> None:
         importlib.import_module(module)
     gc.freeze()
     gc.enable()
+    from chaos.runtime.process import start_ticks
+
     stamp = _source_stamp(sources)
     path = os.path.join(state, SOCKET)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -328,7 +317,7 @@ def serve(state: str, sources: str = SOURCES) -> None:
     os.replace(fresh, path)
     inode = os.stat(path).st_ino
     with open(os.path.join(state, RECORD + ".new"), "w", encoding="utf-8") as f:
-        json.dump({"pid": os.getpid(), "start_ticks": _start_ticks(os.getpid()), "stamp": _stamp_digest(stamp)}, f)
+        json.dump({"pid": os.getpid(), "start_ticks": start_ticks(os.getpid()), "stamp": _stamp_digest(stamp)}, f)
     os.replace(os.path.join(state, RECORD + ".new"), os.path.join(state, RECORD))
     signal.signal(signal.SIGTERM, _stop_now)  # at once, not after select's second
     signal.signal(signal.SIGINT, _stop_now)

@@ -141,15 +141,20 @@ def test_a_generator_that_dies_mid_run_leaves_a_delivery_that_says_so(server):
     assert "load not delivered: asked 40 req/s" in (not_delivered(history) or "")
 
 
-def test_the_generator_dies_with_a_runner_that_is_killed(server, tmp_path):
-    """SIGKILL leaves the runner no chance to stop it: the kernel does (or the end of its input)."""
+@pytest.mark.parametrize("fork", [False, True], ids=["started", "forked"])
+def test_the_generator_dies_with_a_runner_that_is_killed(server, tmp_path, fork):
+    """SIGKILL leaves the runner no chance to stop it: the kernel does (or the
+    end of its input), whether it was started or forked (chaos.server)."""
     script = tmp_path / "runner.py"
     script.write_text(
         "import os, sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import chaos.engine.load\n"
+        "from chaos.engine import load_process\n"
         "from chaos.engine.load_process import Load\n"
         "from chaos.history import History\n"
         "from tests.unit.test_load_engine import system\n"
+        f"load_process.prepare(fork={fork})\n"
         "load = Load(system(sys.argv[1]), {'ok': 1}, 20, 2.0, History(), 3, max_lag=0.1)\n"
         "load.start()\n"
         "print(load._child.proc.pid, flush=True)\n"
@@ -200,32 +205,3 @@ def test_a_generator_forked_from_a_warm_process_works_as_a_started_one(server, t
     result = json.loads(done.stdout)
     assert result["forked"] == "Forked" and result["taken"] and result["own_session"] and result["ended"], result
     assert result["ok"] >= 30 and result["deliveries"] == 1, result
-
-
-def test_a_forked_generator_dies_with_a_runner_that_is_killed(server, tmp_path):
-    script = tmp_path / "runner.py"
-    script.write_text(
-        "import os, sys, time\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "import chaos.engine.load\n"
-        "from chaos.engine import load_process\n"
-        "from chaos.engine.load_process import Load\n"
-        "from chaos.history import History\n"
-        "from tests.unit.test_load_engine import system\n"
-        "load_process.prepare(fork=True)\n"
-        "load = Load(system(sys.argv[1]), {'ok': 1}, 20, 2.0, History(), 3, max_lag=0.1)\n"
-        "load.start()\n"
-        "print(load._child.proc.pid, flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    runner = subprocess.Popen([sys.executable, str(script), server], stdout=subprocess.PIPE, text=True)
-    try:
-        child = int(runner.stdout.readline())
-        os.kill(child, 0)
-        runner.kill()
-        runner.wait()
-        assert _gone(child), "the forked generator outlived the runner that was killed"
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait()
