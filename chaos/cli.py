@@ -319,6 +319,10 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     state = str(runtime.state_dir) if args.runtime == "local" and os.environ.get("CHAOS_WARM", "on") != "off" else None
     from chaos import server
 
+    why_not = server.unavailable(state) if state else None
+    if why_not:
+        console.say(f"warm server off: {why_not}; runs import the toolkit themselves")
+        state = None
     warm = server.spawn(state) if state else None
     try:
         started = runtime.up()

@@ -156,6 +156,14 @@ def _umask() -> int:
 # -- started and stopped by `chaos up` / `down` ------------------------------------
 
 
+def unavailable(state: str) -> str | None:
+    """Why no server can serve this state folder, or None."""
+    path = os.path.join(os.path.abspath(state), SOCKET)
+    if len(path) > _MAX_PATH:
+        return f"its socket's path would be {len(path)} characters, more than a unix socket takes ({_MAX_PATH})"
+    return None
+
+
 def spawn(state: str, sources: str = SOURCES) -> Any:
     """Start a server for the stack whose state is in `state` (its imports
     take a moment: `ready` waits for it); None if one runs already.

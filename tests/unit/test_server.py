@@ -66,6 +66,13 @@ def test_the_state_folder_is_the_one_the_command_would_use(argv, expected):
         assert found == os.path.abspath(expected)
 
 
+def test_a_state_folder_too_deep_for_a_unix_socket_is_said_so(tmp_path):
+    assert server.unavailable(str(tmp_path)) is None
+    deep = tmp_path / ("x" * 120)
+    assert "more than a unix socket takes" in server.unavailable(str(deep))
+    assert server.run_warm(["--state", str(deep), "run", "x"]) is None
+
+
 def test_without_a_server_or_with_warm_off_the_command_runs_in_its_own_interpreter(tmp_path, monkeypatch):
     assert server.run_warm(["--state", str(tmp_path), "run", "x"]) is None  # no socket there
     monkeypatch.setenv("CHAOS_WARM", "off")
