@@ -76,6 +76,8 @@ def table(summary: dict) -> list[str]:
             for v in run["verdicts"]:
                 if v["status"] != "pass":
                     notes.append(f"  {name} run {run['repeat']}: {v['status'].upper()} {v['check']}: {v['evidence']}")
+            if word != "pass" and (starved := machine_note(run)):
+                notes.append(f"  {name} run {run['repeat']}: {starved}")
             if run["status"] == "error":
                 notes.append(f"  {name} run {run['repeat']}: ERROR {run['error']}")
         totals.update(per_run)
@@ -84,6 +86,26 @@ def table(summary: dict) -> list[str]:
     rows.append("-" * 60)
     rows.append(f"{'all':<26} {sum(totals.values()):>4} {totals['pass']:>4} {totals['fail'] + totals['error']:>4} {totals['unknown']:>7}")
     return rows + (["", "checks that did not pass:"] + notes if notes else ["", "every check of every run passed"])
+
+
+def machine_note(run: dict) -> str | None:
+    """How starved the machine was in a run (verdicts.json's `machine`), to
+    read a failure or an unknown by: a system slow while some task waited
+    for a CPU most of the time may be slow for the machine's sake."""
+    if not run.get("run_dir"):
+        return None  # it could not run
+    try:
+        machine = json.loads((Path(run["run_dir"]) / "verdicts.json").read_text()).get("machine")
+    except (OSError, ValueError):
+        return None
+    if not machine or not machine.get("cpu_some"):
+        return None
+    cpu, before = machine["cpu_some"], machine.get("cpu_some_before_first_fault")
+    said = f"machine: some task waited for a CPU {cpu['mean']:.0%} of the load's seconds (worst second {cpu['max']:.0%})"
+    if before:
+        said += f", {before['mean']:.0%} in the 4 s before the first fault"
+    io = machine.get("io_some")
+    return said + (f"; for IO {io['mean']:.0%}" if io else "")
 
 
 def run_nightly(cmd: list[str]) -> tuple[int, str]:

@@ -31,6 +31,7 @@ from chaos.spec.options import RunOptions
 from chaos.spec.scenario import Scenario
 from chaos.spec.system import System
 from chaos.engine.load_process import Load, discard as discard_load, prepare as prepare_load
+from chaos.engine.pressure import PressureSampler
 from chaos.engine.readback import read_back
 from chaos.engine.restore import restore
 from chaos.engine.interrupts import Interrupted
@@ -111,6 +112,7 @@ class Runner:
         logs: LogMarks | None = None
         was_up = True  # until known: stop nothing the run may not have started
         watcher: BreakerWatcher | None = None
+        pressure = PressureSampler(self.history)  # how starved the machine was (evidence only: chaos.engine.pressure)
         load = None
         versions_read: threading.Thread | None = None
         replicas = None
@@ -126,6 +128,7 @@ class Runner:
             prepare_load()  # its process imports what it needs while the set-up runs (chaos.engine.load_process)
             self._set_up()
             watcher.start()
+            pressure.start()
             if isinstance(self.runtime, Replicated):  # replica events from the engine, for checks of replacement
                 replicas = self.runtime.watch_replicas(self.history)
             self._check_switch()
@@ -182,6 +185,7 @@ class Runner:
                     self._rollback(close_breakers=interrupted)
                 if watcher is not None:
                     watcher.stop()
+                pressure.stop()
                 if replicas is not None:
                     replicas.stop()
                 if not was_up and not keep_up:

@@ -220,13 +220,29 @@ class LoadDelivery:
     kind: str = "load-delivery"
 
 
-Event = Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | Replica | ReadBack | SinkRead | Mark | LoadDelivery
+@dataclass(frozen=True, slots=True)
+class Pressure:
+    """How starved the machine was over the `interval` seconds before `at`:
+    the share of that time in which some runnable task waited for a CPU
+    (`cpu`), or some task waited for IO (`io`), 0 to 1, from the kernel's
+    pressure stall information (/proc/pressure). A system slow while the
+    machine was starved may be slow for the machine's sake."""
+
+    at: float
+    interval: float
+    cpu: float
+    io: float | None
+    kind: str = "pressure"
+
+
+Event = (Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | Replica | ReadBack | SinkRead
+         | Mark | LoadDelivery | Pressure)
 E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, Replica, ReadBack, SinkRead,
-            Mark, LoadDelivery)
+            Mark, LoadDelivery, Pressure)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
 _TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
                            for t in (Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, Replica,
-                                      ReadBack, SinkRead, Mark, LoadDelivery)}
+                                      ReadBack, SinkRead, Mark, LoadDelivery, Pressure)}
 
 
 @functools.cache

@@ -120,7 +120,7 @@ def write_run_folder(run_dir: Path, history: History, verdicts: list[Verdict], i
     found = [asdict(v) for v in verdicts]
     (run_dir / "verdicts.json").write_text(json.dumps(
         {"scenario": info["scenario"], "passed": info["passed"], "wall_time_s": info["wall_time_s"], "load": load_figures(history),
-         "verdicts": found}, indent=2))
+         "machine": machine_figures(history), "verdicts": found}, indent=2))
     (run_dir / "run.json").write_text(json.dumps(info, indent=2))
     properties = {"run_id": info["run_id"], "seed": info["seed"], "breakers": info["breakers"], "runtime": info["runtime"],
                   **{f"version.{k}": v for k, v in info["versions"].items()}}
@@ -146,6 +146,28 @@ def load_figures(history: History) -> dict[str, Any] | None:
     return {**figures, "delivered_ok": why is None, "reason": why}
 
 
+def machine_figures(history: History) -> dict[str, Any] | None:
+    """How starved the machine was while the load ran (chaos.engine.pressure):
+    the share of time some task waited for a CPU, and for IO, mean and worst
+    second, over the load's seconds and the four seconds before the first
+    fault; None when the kernel gave no figures."""
+    from chaos.history import FaultEvent, Pressure
+
+    samples = history.of(Pressure)
+    if not samples:
+        return None
+    starts = [f.at for f in history.of(FaultEvent) if f.phase == "start"]
+    first = min(starts) if starts else None
+
+    def summary(values: list[float]) -> dict[str, float] | None:
+        return {"mean": round(sum(values) / len(values), 3), "max": round(max(values), 3)} if values else None
+
+    before = [p.cpu for p in samples if first is not None and first - 4.0 <= p.at <= first + 0.5]
+    return {"cpu_some": summary([p.cpu for p in samples]), "io_some": summary([p.io for p in samples if p.io is not None]),
+            "cpu_some_before_first_fault": summary(before), "seconds": len(samples),
+            "meaning": "share of each second in which some runnable task waited for a CPU (cpu) or for IO (io)"}
+
+
 def write_report(run_dir: Path, history: History, verdicts: list[Mapping[str, Any]], info: Mapping[str, Any]) -> Path:
     """(Re)draw report.html from a run's history, verdicts and info, written as
     it is made: the page around the plot, then the plot, then the rest."""
@@ -155,7 +177,7 @@ def write_report(run_dir: Path, history: History, verdicts: list[Mapping[str, An
 
     tl = timeline(history)
     files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and p.name != "report.html")
-    before, after = run_report(info, verdicts, tl, _PLOT, files, load_figures(history)).split(_PLOT)
+    before, after = run_report(info, verdicts, tl, _PLOT, files, load_figures(history), machine_figures(history)).split(_PLOT)
     fig = figure(tl)
     out = run_dir / "report.html"
     with out.open("w", encoding="utf-8") as f:

@@ -97,11 +97,22 @@ def load_line(load: Mapping[str, Any] | None) -> str:
     return f'<p class="meta" id="load">{badge("unknown", "NOT DELIVERED")} {esc(load["reason"])}</p>'
 
 
+def machine_line(machine: Mapping[str, Any] | None) -> str:
+    """The header's line on how starved the machine was (chaos.engine.pressure)."""
+    if not machine or not machine.get("cpu_some"):
+        return '<p class="meta" id="machine">machine: no pressure figures from this kernel (/proc/pressure)</p>'
+    cpu, io = machine["cpu_some"], machine.get("io_some")
+    text = (f"machine: some task waited for a CPU {cpu['mean']:.0%} of the time (worst second {cpu['max']:.0%})"
+            + (f", for IO {io['mean']:.0%}" if io else "") + " while the load ran")
+    return f'<p class="meta" id="machine">{esc(text)}</p>'
+
+
 def run_report(info: Mapping[str, Any], verdicts: list[Mapping[str, Any]], tl: Timeline, plot: str, files: list[str],
-               load: Mapping[str, Any] | None = None) -> str:
+               load: Mapping[str, Any] | None = None, machine: Mapping[str, Any] | None = None) -> str:
     """One run's report: the timeline plot, the checks with their evidence,
     then the scenario as run. `info` is the run's run.json, `load` its
-    delivery figures (chaos.report.load_figures)."""
+    delivery figures (chaos.report.load_figures), `machine` how starved the
+    machine was (chaos.report.machine_figures)."""
     status = "pass" if info["passed"] else "fail"
     passed = sum(v["status"] == "pass" for v in verdicts)
     faults = "".join(f"<li>{s.start:.2f} s to {s.end:.2f} s: {esc(s.label)}</li>" for s in tl.faults) or "<li>none started</li>"
@@ -112,6 +123,7 @@ def run_report(info: Mapping[str, Any], verdicts: list[Mapping[str, Any]], tl: T
 <p class="meta">breakers {esc(info["breakers"])} &middot; runtime {esc(info["runtime"])} &middot; seed {esc(info["seed"])}
  &middot; {passed} of {len(verdicts)} checks passed &middot; wall time {info["wall_time_s"]:.1f} s</p>
 {load_line(load)}
+{machine_line(machine)}
 <section id="plot"><h2>Timeline</h2>
 <p class="meta">Seconds from the start of load. Shaded: fault windows. Red crosses: requests with no answer or a 5xx;
 open diamonds: a breaker's fallback answered.</p>

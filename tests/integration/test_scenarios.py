@@ -63,6 +63,10 @@ def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
     assert "Listening at: http://127.0.0.1:5102" in (run_dir / "logs" / "orders.log").read_text()  # this run's start of orders
     if scenario == "order-down":  # one real report is enough to prove it opens offline with its plot
         assert assert_report_renders(run_dir / "report.html", run_dir, checks=6) == ["pass"] * 6
+        # How starved the machine was, a figure a second while the load ran (where the kernel gives it).
+        machine = json.loads((run_dir / "verdicts.json").read_text())["machine"]
+        if Path("/proc/pressure/cpu").exists():
+            assert machine["seconds"] >= 25 and 0.0 <= machine["cpu_some"]["mean"] <= machine["cpu_some"]["max"] <= 1.0, machine
     if scenario == "order-slow":  # advice from a real run's evidence: every edge, each topic with its figures
         advised = chaos("advise", "--json", str(run_dir))
         assert advised.returncode == 0, advised.stdout + advised.stderr

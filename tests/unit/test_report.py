@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaos.checks import Verdict, evaluate_all
-from chaos.history import History, Request
+from chaos.history import History, Pressure, Request
 from chaos.spec.options import RunOptions
 from chaos.report import LogMarks, redraw, run_info, write_run_folder
 from chaos.report.timeline import current_states, timeline
@@ -94,6 +94,19 @@ def test_a_run_folder_holds_every_file_and_only_this_runs_part_of_each_log(tmp_p
     assert "flask-chaos" in info["versions"] and "kind: kill" in info["source"]
     page = (run_dir / "report.html").read_text()
     assert "Plotly.newPlot" in page and "kill orders" in page and "order-down" in page
+
+
+def test_how_starved_the_machine_was_is_in_verdicts_json_and_the_report(tmp_path, system):
+    history = run()
+    for i in range(5):
+        history.append(Pressure(T0 + i, 1.0, 0.25 * i, 0.0))
+    run_dir, _ = _folder(tmp_path, system, history)
+    machine = json.loads((run_dir / "verdicts.json").read_text())["machine"]
+    assert machine["cpu_some"] == {"mean": 0.5, "max": 1.0} and machine["seconds"] == 5
+    assert "machine: some task waited for a CPU 50% of the time (worst second 100%)" in (run_dir / "report.html").read_text()
+    bare, _ = _folder(tmp_path / "bare", system, run())  # a kernel without /proc/pressure
+    assert json.loads((bare / "verdicts.json").read_text())["machine"] is None
+    assert "no pressure figures from this kernel" in (bare / "report.html").read_text()
 
 
 def test_a_replaced_log_is_copied_whole(tmp_path):
