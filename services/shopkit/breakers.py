@@ -171,7 +171,7 @@ class GuardedBreaker(pybreaker.CircuitBreaker):
             # moved it meanwhile, which bumps the generation and makes this
             # outcome stale (pybreaker #24: a late failure re-opening a breaker,
             # pushing its half-open time back, or reopening one a trial closed).
-            self.state  # noqa: B018 - the getter notices a change made elsewhere
+            state = self.state  # the getter notices a change made elsewhere; read once (shared storage: a round trip)
             try:
                 if generation != self._generation:
                     _notify_outcome(self, exc)
@@ -182,11 +182,11 @@ class GuardedBreaker(pybreaker.CircuitBreaker):
                     # trial leaves the breaker half-open, ready for the next one.
                     self._trial_in_flight = False
                 if exc is None:
-                    self.state._handle_success()
+                    state._handle_success()
                 else:
                     # May raise: pybreaker re-raises `exc`, or raises
                     # CircuitBreakerError, on the call that trips the breaker.
-                    self.state._handle_error(exc, reraise=False)
+                    state._handle_error(exc, reraise=False)
             finally:
                 if is_trial:  # after the outcome is stored: the next trial sees what this one did
                     self._release_trial()

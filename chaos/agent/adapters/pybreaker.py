@@ -68,6 +68,7 @@ class Adapter:
         self.breaker = breaker
         self.name = resolve_name(breaker, name)
         self._enabled = True
+        self._called = 0.0  # time.monotonic() of the last guarded call's end: it read the state too
 
     def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
@@ -96,6 +97,8 @@ class Adapter:
                 if not ran:
                     recorder.not_permitted()
                 raise
+            finally:
+                self._called = time.monotonic()
 
         call.__doc__ = original.__doc__
         breaker.call = call  # type: ignore[method-assign]
@@ -136,9 +139,12 @@ class SharedAdapter(Adapter):
     def poll(self) -> None:
         """Read the stored state as a call would, so the listeners hear of a
         change another process made; at most every `interval` seconds, and
-        skipped while a call holds the lock."""
+        skipped while a call holds the lock or when one read it within the
+        interval (every pybreaker call reads the state through the same
+        getter: under load the calls are the poll, and the store is not asked
+        five more times a second per breaker and worker for nothing)."""
         now = time.monotonic()
-        if not self._enabled or now < self._next:
+        if not self._enabled or now < self._next or now < self._called + self.interval:
             return
         self._next = now + self.interval
         breaker = self.breaker
