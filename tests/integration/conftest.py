@@ -46,6 +46,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def populate_on_free_ports(client, proxies: list[dict]) -> list[dict]:  # type: ignore[no-untyped-def]
+    """`proxies` created on `client`'s Toxiproxy, each listening on a free
+    port. A port found free can be taken before Toxiproxy binds it (the
+    unit tests beside these open connections from the same ephemeral
+    range: CI saw "bind: address already in use" once in 18 x 13 picks), so
+    a refusal for that reason is tried again with fresh ports; populate
+    replaces the proxies a failed attempt left."""
+    from chaos.clients.toxiproxy import ToxiproxyError
+
+    for attempt in range(5):
+        placed = [{**p, "listen": f"127.0.0.1:{free_port()}"} for p in proxies]
+        try:
+            client.populate(placed)
+            return placed
+        except ToxiproxyError as e:
+            if "address already in use" not in str(e) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def toxiproxy_binary() -> str:
     found = shutil.which("toxiproxy-server") or str(ROOT / ".tools" / "bin" / "toxiproxy-server")
     if not os.access(found, os.X_OK):

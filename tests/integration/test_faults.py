@@ -15,14 +15,14 @@ from chaos.history import History
 from chaos.runtime import Status
 from chaos.clients.toxiproxy import Toxiproxy
 
-from .conftest import free_port
+from .conftest import populate_on_free_ports
 
 
 @pytest.fixture
 def ctx(system, toxiproxy_url) -> FaultContext:
     """The system's proxies, created on our own Toxiproxy on free ports."""
     client = Toxiproxy(toxiproxy_url)
-    client.populate([{**p.model_dump(), "listen": f"127.0.0.1:{free_port()}"} for p in system.proxies.values()])
+    populate_on_free_ports(client, [p.model_dump() for p in system.proxies.values()])
     yield FaultContext(system, RecordingRuntime(), client, History(), "t1", Agents(system))
     for name in system.proxies:
         client.clean(name)

@@ -11,16 +11,15 @@ from toxiproxy.api import APIConsumer
 
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
-from .conftest import free_port
+from .conftest import free_port, populate_on_free_ports
 
 
 @pytest.fixture
 def proxy(toxiproxy_url, hello_server):
     client = Toxiproxy(toxiproxy_url)
     name = f"test_{free_port()}"
-    listen = f"127.0.0.1:{free_port()}"
-    client.populate([{"name": name, "listen": listen, "upstream": hello_server, "enabled": True}])
-    yield client, name, f"http://{listen}/"
+    (placed,) = populate_on_free_ports(client, [{"name": name, "upstream": hello_server, "enabled": True}])
+    yield client, name, f"http://{placed['listen']}/"
     requests.delete(f"{toxiproxy_url}/proxies/{name}", timeout=2)
 
 
