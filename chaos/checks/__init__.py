@@ -103,6 +103,23 @@ class JudgesLoad:
     __slots__ = ()
 
 
+class LoadCanFail:
+    """Marker for a check of the service's own breaker transitions whose FAIL
+    the load's shortfall can cause: an overloaded system times out the trial
+    calls that would close a breaker, or opens one the fault alone would not.
+    When the load was not delivered its fail is unknown, with the reason and
+    what it would have been; a pass stands, since what it saw happened
+    whatever the load. (A system not steady before the first fault does not
+    gate it: a breaker that opens on a healthy downstream is what
+    breaker_stays_closed is there to catch.)
+
+    Found with order-down at 1000 req/s: the overload reopened the breakers
+    after the fault, and breaker_recovers failed a breaker that recovers at
+    any rate the machine can serve."""
+
+    __slots__ = ()
+
+
 def unknown_routes(routes: list[str] | None, system: System) -> list[tuple[tuple[str | int, ...], str]]:
     """check_refs for a check's list of route names: one problem per unknown route."""
     known = ", ".join(system.routes)
@@ -128,32 +145,37 @@ def evaluate_all(checks: list[Check], history: History, system: System, mix: Map
     not shown what it judges, is 'unknown' with the reason; so is one that
     raises. So is every `JudgesLoad` check when the load was not delivered,
     or when a steady_state check found the system outside its steady state
-    before the first fault: then its evidence starts with why, and says what
-    it would have been."""
+    before the first fault; and every failed `LoadCanFail` check when the
+    load was not delivered. The evidence of each starts with why, and says
+    what it would have been."""
     mix = mix if mix is not None else {r: 1 for r in system.routes}
-    judged: list[tuple[Verdict, bool]] = []  # each verdict, and whether the run's load gates it
+    judged: list[tuple[Verdict, str | None]] = []  # each verdict, and what gates it: "load", "fail" or nothing
     for check in checks:
         try:
             blind = check.blind_spots(system, mix)
             if blind:
-                judged.append((check.verdict("unknown", "cannot be judged on this system: " + "; ".join(blind)), False))
+                judged.append((check.verdict("unknown", "cannot be judged on this system: " + "; ".join(blind)), None))
                 continue
             unseen = check.unseen(history, system)
             if unseen:
-                judged.append((check.verdict("unknown", unseen), False))
+                judged.append((check.verdict("unknown", unseen), None))
                 continue
             verdict = check.evaluate(history, system)
         except Exception as e:  # noqa: BLE001 - a crash must become a verdict, not a pass
             verdict = Verdict(_safe_title(check), "unknown", f"the check crashed: {type(e).__name__}: {e}")
-        judged.append((verdict, isinstance(check, JudgesLoad)))
+        gate = "load" if isinstance(check, JudgesLoad) else "fail" if isinstance(check, LoadCanFail) and verdict.status == "fail" else None
+        judged.append((verdict, gate))
     undelivered = not_delivered(history)
     # A steady_state verdict says whether the system was steady before the
     # first fault (chaos.checks.steady_state); it is not gated by itself.
     unsteady = next((why for v, _ in judged if (why := _unsteady(v))), None)
     verdicts = []
-    for verdict, gated in judged:
-        why = undelivered or (unsteady if "steady_before" not in verdict.figures else None)
-        if gated and why:
+    for verdict, gate in judged:
+        if gate == "load":
+            why = undelivered or (unsteady if "steady_before" not in verdict.figures else None)
+        else:
+            why = undelivered if gate == "fail" else None
+        if why:
             verdict = Verdict(verdict.check, "unknown", f"{why} (otherwise {verdict.status}: {verdict.evidence})",
                               {**verdict.figures, "otherwise": verdict.status})
         verdicts.append(verdict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from chaos.checks import Verdict, register
+from chaos.checks import LoadCanFail, Verdict, register
 from chaos.checks._breaker import BreakerCheck
 from chaos.history.queries import breaker_info, breaker_states, fault_windows
 from chaos.history import BreakerInfo, History, Transition
@@ -26,8 +26,9 @@ SHARED_LAG = 1.0
 
 
 # Not JudgesLoad: the transitions come from the service's own breaker, not the load's timings.
+# LoadCanFail: an overloaded system can keep a breaker from closing, or open one; a fail then is unknown.
 @register
-class BreakerRecovers(BreakerCheck):
+class BreakerRecovers(BreakerCheck, LoadCanFail):
     kind: Literal["breaker_recovers"]
     within: Seconds = 2.0  # beyond the breaker's reset timeout
 

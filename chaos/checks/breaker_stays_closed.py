@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from chaos.checks import Verdict, register
+from chaos.checks import LoadCanFail, Verdict, register
 from chaos.checks._breaker import BreakerCheck
 from chaos.history.queries import breaker_info, fault_windows
 from chaos.history import History, Transition
@@ -14,8 +14,9 @@ from chaos.spec.system import System
 
 
 # Not JudgesLoad: the transitions come from the service's own breaker, not the load's timings.
+# LoadCanFail: an overloaded system can keep a breaker from closing, or open one; a fail then is unknown.
 @register
-class BreakerStaysClosed(BreakerCheck):
+class BreakerStaysClosed(BreakerCheck, LoadCanFail):
     kind: Literal["breaker_stays_closed"]
 
     def title(self) -> str:

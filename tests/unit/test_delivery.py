@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.checks import CHECKS, JudgesLoad, evaluate_all
+from chaos.checks import CHECKS, JudgesLoad, LoadCanFail, evaluate_all
 from chaos.history import History, LoadDelivery
 from chaos.history.queries import delivery_summary, load_delivery, not_delivered
 
-from .histories import BREAKER, delivered, run
+from .histories import BREAKER, delivered, request, run
 
 JUDGE_LOAD = {"breaker_opens", "fails_fast", "containment", "steady_state", "error_budget", "fallback_served"}
+# Transition checks an overloaded system can fail: only their fails are gated.
+FAIL_GATED = {"breaker_recovers", "breaker_stays_closed"}
 
 
 def every_check():
@@ -34,6 +36,7 @@ def every_check():
 
 def test_exactly_the_checks_of_latency_and_success_rates_judge_the_load():
     assert {k for k, cls in CHECKS.items() if issubclass(cls, JudgesLoad)} == JUDGE_LOAD
+    assert {k for k, cls in CHECKS.items() if issubclass(cls, LoadCanFail)} == FAIL_GATED
 
 
 def test_delivered_load_leaves_every_verdict_as_it_was(system):
@@ -65,8 +68,39 @@ def test_undelivered_load_makes_the_load_judging_checks_unknown_with_the_figures
         if check.kind in JUDGE_LOAD:
             assert new.status == "unknown" and new.evidence.startswith("load not delivered: ") and words in new.evidence, new
             assert new.figures["otherwise"] == old.status and old.evidence in new.evidence
+        elif check.kind in FAIL_GATED and old.status == "fail":
+            assert new.status == "unknown" and new.evidence.startswith("load not delivered: ") and words in new.evidence, new
+            assert new.figures["otherwise"] == "fail" and old.evidence in new.evidence
         else:
             assert new == old
+
+
+def test_an_overloaded_run_cannot_fail_a_breaker_for_not_recovering_but_its_recovery_still_passes(system):
+    """order-down at 1000 req/s: trials timed out under the overload and the
+    breaker reopened after the fault. That failure could be the load's own:
+    unknown. A breaker seen recovering passed whatever the load."""
+    recovers = CHECKS["breaker_recovers"].model_validate({"kind": "breaker_recovers", "breaker": BREAKER})
+    reopened = [("closed", "open", 8.3), ("open", "half-open", 22.0), ("half-open", "open", 22.5)]
+    (healthy,) = evaluate_all([recovers], run(transitions=reopened), system)
+    assert healthy.status == "fail"  # delivered load: the verdict stands
+    (overloaded,) = evaluate_all([recovers], delivered(run(transitions=reopened), asked=1000, rate=600), system)
+    assert overloaded.status == "unknown" and overloaded.figures["otherwise"] == "fail"
+    assert overloaded.evidence.startswith("load not delivered: asked 1000 req/s, delivered 600")
+    (passed,) = evaluate_all([recovers], delivered(run(), asked=1000, rate=600), system)
+    assert passed.status == "pass"
+
+
+def test_a_system_unsteady_before_the_fault_does_not_excuse_a_breaker_that_opened(system):
+    """Only the load's shortfall gates a transition check's fail: a breaker
+    that opens on a healthy downstream is what breaker_stays_closed catches."""
+    stays = CHECKS["breaker_stays_closed"].model_validate({"kind": "breaker_stays_closed", "breaker": BREAKER})
+    steady = CHECKS["steady_state"].model_validate({"kind": "steady_state"})
+    unsteady = run()
+    for i in range(60):  # the user route failing before the first fault (at 8 s)
+        unsteady.append(request("user", 1.0 + i * 0.1, 0.01, 500))
+    verdicts = {v.check: v for v in evaluate_all([steady, stays], unsteady, system)}
+    assert verdicts[steady.title()].figures.get("steady_before") is False, verdicts[steady.title()]
+    assert verdicts[stays.title()].status == "fail"
 
 
 def test_the_event_round_trips_through_history_jsonl(tmp_path):
