@@ -10,6 +10,13 @@ is the run's overhead:
 - warm: the stack is already up (`chaos up`), the run keeps it up;
 - cold: nothing runs; the run starts everything and stops it again.
 
+And the floor under cold: the stack's own start and stop, timed inside one
+process that has imported the toolkit already (the local runtime's `up`
+until every unit answers its health check, then its `down`), with no run
+in between; the services' launcher starts before those imports, as a run
+starts it. A cold run cannot cost less than its scenario plus that; what
+it costs beyond is the run's own.
+
 Each is min / median / max over REPEATS runs of one scenario, with the
 scenario's own time as the baseline measured in the same run.
 
@@ -19,6 +26,7 @@ scenario's own time as the baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -63,6 +71,31 @@ def one(scenario: str, warm: bool, reports: Path) -> tuple[float, float]:
     return wall, scenario_time(run_dir)
 
 
+STACK_ONLY = """
+import json, sys, time
+from chaos.launcher import prepare_for
+prepare_for(["up"])  # the services' launcher imports beside this one's imports, as in a run (chaos.__main__)
+from chaos.runtime import runtime_for
+from chaos.spec import load_system
+from pathlib import Path
+runtime = runtime_for(load_system(Path("system.yaml").resolve()), "local")
+t0 = time.monotonic(); runtime.up(); t1 = time.monotonic(); runtime.down(); t2 = time.monotonic()
+json.dump({"up": t1 - t0, "down": t2 - t1}, sys.stdout)
+"""
+
+
+def stack_alone() -> tuple[float, float]:
+    """(start, stop) seconds of the stack's own up and down, nothing running before."""
+    chaos("down")
+    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
+    done = subprocess.run([sys.executable, "-c", STACK_ONLY], cwd=ROOT, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"the stack could not start and stop:\n{done.stdout}{done.stderr}")
+    figures = json.loads(done.stdout)
+    return figures["up"], figures["down"]
+
+
 def spread(values: list[float], fmt: str) -> str:
     return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
 
@@ -78,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "chaos")], check=True, stdout=subprocess.DEVNULL)
     rows = []
     medians: dict[bool, float] = {}
+    floor_note = ""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for label, warm in (("warm (stack up, kept up)", True), ("cold (from nothing, stopped after)", False)):
@@ -90,6 +124,16 @@ def main(argv: list[str] | None = None) -> int:
                 ratios = [w / s for w, s in zip(walls, own)]
                 medians[warm] = statistics.median(ratios)
                 rows.append((label, spread(walls, "{:.2f} s"), spread(own, "{:.2f} s"), spread(ratios, "{:.3f}")))
+                if not warm:
+                    # The floor, against the same runs' scenario times.
+                    ups, downs = zip(*(stack_alone() for _ in range(args.repeats)))
+                    floors = [u + d for u, d in zip(ups, downs)]
+                    scenario = statistics.median(own)
+                    rows.append(("floor: the stack's own start + stop", spread(floors, "{:.2f} s"),
+                                 f"{scenario:.2f} s (median above)", spread([1 + f / scenario for f in floors], "{:.3f}")))
+                    floor_note = (f"stack start {spread(list(ups), '{:.2f}')} s, stop {spread(list(downs), '{:.2f}')} s; "
+                                  f"a cold run beyond its scenario and that floor: "
+                                  f"{statistics.median(walls) - scenario - statistics.median(floors):.2f} s (medians)")
         finally:
             chaos("down")
     head = ("run of " + args.scenario, "command wall time (min / median / max)", "scenario's own time (baseline)", "ratio")
@@ -97,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.repeats} runs each; the scenario's own time is its duration plus the read-back of acknowledged writes\n")
     for r in [head, tuple("-" * w for w in widths), *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(f"\n{floor_note}")
     from bench.load import print_targets
 
     print_targets([("warm run / its scenario", medians[True], "{:.3f}", "<=", 1.02),
