@@ -149,7 +149,7 @@ bench-load: setup ## load generator CPU, schedule lag and delivery at 400/1000/1
 bench-dashboard: setup setup-redis setup-chromium ## the demo page's CPU (server and Chromium, 30 s) and the delay from a button to the edge's colour
 	$(PY) -m bench.dashboard
 
-bench-overhead: setup setup-redis ## a run's wall time against its scenario's own time (duration + read-back), warm and cold
+bench-overhead: setup setup-redis ## a run's wall time against its scenario's own time (duration + read-back), warm and cold, and the floor under cold (the stack's own start + stop)
 	$(PY) -m bench.overhead
 
 bench-runtimes: setup setup-redis images ## stack start time and memory per service, local vs Docker vs swarm; task replacement time; image sizes [BENCH_RUNTIMES=swarm]
