@@ -71,6 +71,27 @@ def test_failures_count_across_workers(redis_url):
     assert a.current_state == "open"  # the fourth failure in all, in either worker
 
 
+def test_a_success_resets_failures_counted_anywhere_and_writes_nothing_when_there_were_none(redis_url):
+    """pybreaker zeroes the failure count after every success, one write per
+    guarded call; the state read before it brings the count back, so a
+    success over a count of 0 writes nothing, and one over a count that any
+    worker left above 0 still zeroes it."""
+    a, b = worker(redis_url), worker(redis_url)
+    with pytest.raises(Boom):
+        a.call(fail)
+    assert b.call(ok) == "ok"  # b's own state read sees a's failure
+    assert a.fail_counter == 0 and b.fail_counter == 0
+    plain = redis.Redis.from_url(redis_url)
+    writes = lambda: sum(plain.info("commandstats").get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("set", "incr"))  # noqa: E731
+    before = writes()
+    for _ in range(20):
+        assert b.call(ok) == "ok"
+    assert writes() == before
+    with pytest.raises(Boom):
+        b.call(fail)
+    assert a.call(ok) == "ok" and b.fail_counter == 0
+
+
 def test_each_breaker_has_its_own_namespace(redis_url):
     """pybreaker #88: without a namespace every breaker on one Redis shares one state."""
     orders, users = worker(redis_url, "orders"), worker(redis_url, "users")
