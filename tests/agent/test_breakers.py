@@ -45,8 +45,15 @@ def test_closed_open_half_open_closed_and_open_again_from_a_failed_trial(demo):
     assert [t["seq"] for t in body["transitions"]] == [1, 2, 3, 4, 5, 6] and body["last_seq"] == 6
     assert {t["breaker"] for t in body["transitions"]} == {"users"}
     assert body["boot_id"] == client.get("/_chaos").json["boot_id"] == client.get("/_chaos/breakers").json["boot_id"]
-    assert transitions_of(client, after=4) == CYCLE[4:]
-    assert client.get("/_chaos/breakers/transitions?after=6").json["transitions"] == []
+    # Nothing after the cycle, but for one thing: a library that half-opens
+    # lazily (circuitbreaker) does so on the first look past the reset
+    # timeout, and on a loaded machine the looks above can take that long
+    # (seen once in CI); then open -> half-open follows, RESET after the reopening.
+    later = client.get("/_chaos/breakers/transitions?after=4").json["transitions"]
+    assert [(t["from"], t["to"]) for t in later[:2]] == CYCLE[4:]
+    assert [(t["from"], t["to"]) for t in later[2:]] in ([], [("open", "half-open")])
+    if len(later) > 2:
+        assert later[2]["at"] - later[1]["at"] >= RESET - 0.05
     ats = [t["at"] for t in body["transitions"]]
     assert ats == sorted(ats)
 
