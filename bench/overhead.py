@@ -40,10 +40,15 @@ from chaos.history import History, Mark, ReadBack
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def chaos(*args: str) -> subprocess.CompletedProcess:
+def python(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """This interpreter with `args`, in the project, with its Toxiproxy on the PATH."""
     env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
-    return subprocess.run([sys.executable, "-m", "chaos", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=600)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def chaos(*args: str) -> subprocess.CompletedProcess:
+    return python("-m", "chaos", *args)
 
 
 def scenario_time(run_dir: Path) -> float:
@@ -87,9 +92,7 @@ json.dump({"up": t1 - t0, "down": t2 - t1}, sys.stdout)
 def stack_alone() -> tuple[float, float]:
     """(start, stop) seconds of the stack's own up and down, nothing running before."""
     chaos("down")
-    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
-    done = subprocess.run([sys.executable, "-c", STACK_ONLY], cwd=ROOT, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=300)
+    done = python("-c", STACK_ONLY, timeout=300)
     if done.returncode != 0:
         raise SystemExit(f"the stack could not start and stop:\n{done.stdout}{done.stderr}")
     figures = json.loads(done.stdout)

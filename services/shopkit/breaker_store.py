@@ -167,7 +167,7 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
                 value = raw.decode()
             self._local.state = value
             self._local._fail_counter = int(failures or 0)  # noqa: SLF001 - pybreaker's own field
-            self._seen.no_failures = not int(failures or 0)
+            self._seen.no_failures = self._local._fail_counter == 0  # noqa: SLF001
             if opened is not None:
                 self._local.opened_at = datetime.fromtimestamp(float(opened), UTC)
             return value
@@ -212,11 +212,10 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
         second reset (a transition to closed) writes. A failure another
         worker counts between the read and here stays counted, as if it came
         just after this success."""
-        if getattr(self._seen, "no_failures", False) and self.shared:
-            self._seen.no_failures = False
-            return
+        known_zero = getattr(self._seen, "no_failures", False) and self.shared
         self._seen.no_failures = False
-        self._count("fail_counter", "_fail_counter", "reset")
+        if not known_zero:
+            self._count("fail_counter", "_fail_counter", "reset")
 
     def increment_success_counter(self) -> None:
         self._count("success_counter", "_success_counter", "incr")
