@@ -55,9 +55,13 @@ def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
     found = verdicts(tmp_path)
     assert all(v["status"] == "pass" for v in found.values()), found
     fast = found["gateway->orders fails fast"]["figures"]
-    # The bound follows the moment (see fails_fast) but stays far below the
-    # 1 s read timeout that a call waiting on orders would take.
-    assert fast["p99_s"] <= fast["bound_s"] < 1.0 and fast["fallback_share"] >= 0.95  # below the read timeout: a wait fails it
+    # The bound follows the moment (see fails_fast). Either it stays below the
+    # read timeout that a call waiting on orders would take, or (a starved
+    # moment, CI: bound 1243 ms) the p99 itself is under that timeout less the
+    # margin, which no call that waited it out could be.
+    timeout = system.edge_read_timeout("gateway->orders")
+    assert fast["p99_s"] <= fast["bound_s"] and fast["fallback_share"] >= 0.95, fast
+    assert fast["bound_s"] < timeout or fast["p99_s"] < timeout - timeout / 5, fast
     (run_dir,) = list(tmp_path.iterdir())
     assert_run_folder(run_dir, [TOXIPROXY, *system.services])
     assert "Listening at: http://127.0.0.1:5102" in (run_dir / "logs" / "orders.log").read_text()  # this run's start of orders
