@@ -1,8 +1,9 @@
 """The runtime contract, against real processes and real containers.
-Parametrized over the backends so they cannot drift: every test that takes
-`runtime` (or `kind`) runs on the local runtime and on the Docker runtime,
-and test_swarm.py runs them on the swarm runtime (on one stack for its
-module: deploying it takes 20-30 s)."""
+The same tests run on every backend so they cannot drift: a test that takes
+`runtime` runs here on the local runtime, in test_runtime_docker.py on the
+Docker runtime and in test_swarm.py on the swarm runtime (each on one stack
+for its module, brought back whole before each test); a test that takes
+`kind` runs here on the local and the Docker runtime."""
 
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ def kind(request) -> str:
 
 
 @pytest.fixture
-def runtime(kind, system, tmp_path):
-    """A runtime with the system up; tests read URLs from `runtime.system`
+def runtime(system, tmp_path):
+    """The local runtime with the system up, for each test anew (it starts in
+    about a second). test_runtime_docker.py and test_swarm.py run the same
+    tests on one stack per module; tests read URLs from `runtime.system`
     (the swarm one's ports move with $CHAOS_PORT_OFFSET)."""
-    rt = make_runtime(kind, system, tmp_path / "state", {"CHAOS_BREAKERS": "on"})
+    rt = make_runtime("local", system, tmp_path / "state", {"CHAOS_BREAKERS": "on"})
     rt.up()
     yield rt
     rt.down()
