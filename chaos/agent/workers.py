@@ -71,6 +71,11 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) and isinstance(entry.get("seq"), int) else None
 
 
+def _states(view: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Each breaker's name and state in a view: what a transition changes."""
+    return [(b.get("name"), b.get("state")) for b in view.get("breakers", [])]
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
@@ -216,6 +221,7 @@ class Workers:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._published = ""
+        self._states: list[tuple[Any, Any]] | None = None
 
     def group(self) -> SharedGroup | None:
         """This process's shared group, or None for a single-process server."""
@@ -225,6 +231,7 @@ class Workers:
                 self._group = self._open()
                 self._thread = None
                 self._published = ""
+                self._states = None
             return self._group
 
     def _open(self) -> SharedGroup | None:
@@ -337,8 +344,17 @@ class Workers:
                 if text != self._published:
                     group.publish(view)
                     self._published = text
+                states = _states(view)
+                if states != self._states:
+                    self._states = states
                     interval = PUBLISH_INTERVAL
                 else:
+                    # Counters move with every call, so under load the view
+                    # changed every round, and each round read every breaker's
+                    # shared state: the looks back off as when idle, and the
+                    # counters go out at each look. A transition, this
+                    # worker's or one its calls or poll saw another make,
+                    # wakes the loop at once.
                     interval = min(interval * 2, PUBLISH_IDLE)
             except Exception:  # a full disk must not stop the worker; the next round tries again
                 log.exception("chaos agent: publishing this worker's view failed")

@@ -152,7 +152,16 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
 
     @property
     def state(self) -> str:
-        def read() -> str:
+        return self.read_together()[0]
+
+    def read_together(self) -> tuple[str, datetime | None, int]:
+        """(state, opened_at, failure count) in one round trip, as one moment
+        saw them; the local copy's when Redis is away. The state getter's
+        read, and the chaos agent's for each view it publishes (it takes
+        `read_together` where a storage has one: the three properties are a
+        round trip each)."""
+
+        def read() -> tuple[str, datetime | None, int]:
             # With opened_at in the same round trip: the local copy of an open
             # breaker must know when it opened, should Redis go away next.
             # And the failure count: pybreaker resets it after every success
@@ -165,14 +174,17 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
                 value = self._fallback_circuit_state
             else:
                 value = raw.decode()
+            count = int(failures or 0)
             self._local.state = value
-            self._local._fail_counter = int(failures or 0)  # noqa: SLF001 - pybreaker's own field
-            self._seen.no_failures = self._local._fail_counter == 0  # noqa: SLF001
-            if opened is not None:
-                self._local.opened_at = datetime.fromtimestamp(float(opened), UTC)
-            return value
+            self._local._fail_counter = count  # noqa: SLF001 - pybreaker's own field
+            self._seen.no_failures = count == 0
+            when = None if opened is None else datetime.fromtimestamp(float(opened), UTC)
+            if when is not None:
+                self._local.opened_at = when
+            return value, when, count
 
-        return self._try(read, lambda: self._local.state)
+        return self._try(read, lambda: (self._local.state, self._local.opened_at,
+                                        self._local._fail_counter))  # noqa: SLF001
 
     @state.setter
     def state(self, state: str) -> None:

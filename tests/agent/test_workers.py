@@ -177,3 +177,32 @@ def test_an_unchanged_view_is_read_less_and_less_often_and_a_transition_brings_i
         assert len(looks) - before >= 2, looks[before:]  # looking closely again right after the change
     finally:
         workers.stop()
+
+
+def test_a_view_whose_counters_move_on_every_call_backs_off_too_and_still_goes_out(tmp_path, monkeypatch):
+    # Under load the counters change between any two looks, so the view
+    # "changed" every round and each round read every breaker's shared state
+    # (at 30 req/s, a third of the shop's Redis commands). Only a state
+    # change is worth looking closely for; the counters go out at each look.
+    from chaos.agent import workers as workers_module
+    from chaos.agent.workers import Workers
+
+    monkeypatch.setattr(workers_module, "PUBLISH_INTERVAL", 0.02)
+    monkeypatch.setattr(workers_module, "PUBLISH_IDLE", 0.16)
+    looks: list[float] = []
+
+    def describe() -> list[dict]:
+        looks.append(time.monotonic())
+        return [{"name": "orders", "state": "closed", "calls": {"success": len(looks)}}]
+
+    workers = Workers("svc", str(tmp_path), describe, lambda: "boot")
+    workers.ensure_publishing()
+    try:
+        time.sleep(1.2)
+        gaps = [b - a for a, b in zip(looks, looks[1:])]
+        assert len(looks) <= 15, len(looks)  # at 0.02 s it would be about 60
+        assert max(gaps[-3:]) >= 0.15, gaps
+        published = SharedGroup(tmp_path).views()[0]["breakers"][0]["calls"]["success"]
+        assert published >= len(looks) - 1, (published, len(looks))  # the last look's counters went out
+    finally:
+        workers.stop()

@@ -111,11 +111,18 @@ class Adapter:
             return {**base, "state": "disabled", "fail_counter": 0, "opened_at": None, "retry_at": None}
         # current_state reads the storage; the `state` property could "repair"
         # the cached state object and notify listeners, which a reader must not do.
+        # A storage that reads all three in one round trip says so with
+        # `read_together()` (the shop's Redis storage): a shared store was
+        # otherwise asked three times per breaker for each view published.
         locked = breaker._lock.acquire(timeout=LOCK_WAIT)
         try:
-            state = breaker.current_state
-            opened = breaker._state_storage.opened_at
-            counter = breaker.fail_counter
+            together = getattr(breaker._state_storage, "read_together", None)
+            if callable(together):
+                state, opened, counter = together()
+            else:
+                state = breaker.current_state
+                opened = breaker._state_storage.opened_at
+                counter = breaker.fail_counter
         finally:
             if locked:
                 breaker._lock.release()

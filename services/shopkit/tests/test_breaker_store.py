@@ -243,6 +243,25 @@ def test_the_agent_reports_and_logs_the_shared_state(redis_url):
     assert heard == [("closed", "open")]
 
 
+def test_the_agent_reads_a_breakers_shared_state_in_one_round_trip(redis_url):
+    """Each view a worker publishes reads every breaker's state, opened_at and
+    failure count: one MGET (read_together), where pybreaker's properties
+    take a round trip each, and the same figures as those three reads."""
+    a, b = worker(redis_url), worker(redis_url)
+    trip(a)
+    adapter = adapt(b, "orders")
+    plain = redis.Redis.from_url(redis_url)
+    stats = lambda: {c: plain.info("commandstats").get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("mget", "get")}  # noqa: E731
+    before = stats()
+    snapshot = adapter.snapshot()
+    after = stats()
+    assert (after["mget"] - before["mget"], after["get"] - before["get"]) == (1, 0), (before, after)
+    storage = b._state_storage  # noqa: SLF001
+    one_by_one = (storage.state, storage.opened_at, storage.counter)
+    assert (snapshot["state"], snapshot["opened_at"], snapshot["fail_counter"]) == (
+        one_by_one[0], one_by_one[1].timestamp(), one_by_one[2]) == ("open", one_by_one[1].timestamp(), 3)
+
+
 def test_memory_storage_is_one_breaker_per_worker():
     config = {"BREAKER_STORAGE": "memory", "SERVICE_NAME": "gateway"}
     assert breaker_store.client_for(config) is None
