@@ -105,7 +105,14 @@ def machine_note(run: dict) -> str | None:
     if before:
         said += f", {before['mean']:.0%} in the 4 s before the first fault"
     io = machine.get("io_some")
-    return said + (f"; for IO {io['mean']:.0%}" if io else "")
+    said += f"; for IO {io['mean']:.0%}" if io else ""
+    units = machine.get("units") or {}
+    phases = [(name, units[name]) for name in ("before", "during", "after") if units.get(name)]
+    if phases:
+        said += ("; the system's units waited for a CPU, per second they ran on one: "
+                 + ", ".join(f"{p['wait_per_cpu_second']:.1f} s {name}" for name, p in phases)
+                 + " the faults")
+    return said
 
 
 def run_nightly(cmd: list[str]) -> tuple[int, str]:

@@ -11,12 +11,23 @@ beside the verdicts. Evidence only: no verdict depends on them.
 The files are read directly: a line `some avg10=.. avg60=.. avg300=..
 total=<microseconds>` each, nothing a library would add to. No file (another
 kernel, PSI switched off): no events, and the run says "unknown".
+
+Where the runtime gives its units' process groups (the local runtime: each
+unit leads its own), each sample also says what the system itself got: the
+CPU its units' threads ran (`units_cpu`, cores) and how long they waited,
+runnable, for one (`units_wait`, thread-seconds a second), from each
+thread's /proc/PID/task/TID/schedstat. Their ratio is the system's own
+stretch: a second of CPU work that waited 3 s for a CPU took 4 s. PSI says
+the machine was busy; this says how much the system under test paid for
+it. psutil reads neither (it has no schedstat), so they are read here too.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +46,50 @@ def stalled_us(path: Path) -> int | None:
     return None
 
 
-class PressureSampler:
-    """Appends a Pressure event to `history` every `every` seconds while started."""
+def group_threads(groups: set[int], proc: Path = Path("/proc")) -> dict[int, tuple[int, int]]:
+    """{tid: (ns on a CPU, ns runnable and waiting for one)} of every thread of
+    every process in the process groups `groups`. A process or thread that
+    ends while it is read is left out."""
+    found: dict[int, tuple[int, int]] = {}
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (proc / entry.name / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) not in groups:  # field 5, pgrp
+                continue
+            for task in os.scandir(proc / entry.name / "task"):
+                run, wait, _ = (proc / entry.name / "task" / task.name / "schedstat").read_text().split()
+                found[int(task.name)] = (int(run), int(wait))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
-    def __init__(self, history: Any, every: float = EVERY, root: Path = ROOT) -> None:
+
+def _spent(before: dict[int, tuple[int, int]], now: dict[int, tuple[int, int]]) -> tuple[float, float]:
+    """Seconds on a CPU and waiting for one between two readings; a thread
+    new since the first counts from its start."""
+    run = wait = 0
+    for tid, (r, w) in now.items():
+        r0, w0 = before.get(tid, (0, 0))
+        if r >= r0 and w >= w0:  # else a new thread under a reused tid: from its start
+            run, wait = run + r - r0, wait + w - w0
+        else:
+            run, wait = run + r, wait + w
+    return run / 1e9, wait / 1e9
+
+
+class PressureSampler:
+    """Appends a Pressure event to `history` every `every` seconds while
+    started; `groups` gives the system's units' process groups (None or an
+    empty list: no figures of the system's own)."""
+
+    def __init__(self, history: Any, every: float = EVERY, root: Path = ROOT,
+                 groups: Callable[[], list[int]] | None = None) -> None:
         self.history = history
         self.every = every
         self.root = root
+        self.groups = groups
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -58,15 +106,29 @@ class PressureSampler:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
 
+    def _threads(self) -> dict[int, tuple[int, int]] | None:
+        try:
+            groups = set(self.groups() if self.groups else [])
+        except Exception:  # noqa: BLE001 - evidence only: a runtime that cannot tell gives none
+            return None
+        return group_threads(groups) if groups else None
+
     def _run(self) -> None:
         from chaos.history import Pressure
 
         cpu, io, then = stalled_us(self.root / "cpu"), stalled_us(self.root / "io"), time.monotonic()
+        threads = self._threads()
         while not self._stop.wait(self.every):
             cpu2, io2, now = stalled_us(self.root / "cpu"), stalled_us(self.root / "io"), time.monotonic()
+            threads2 = self._threads()
             if cpu is not None and cpu2 is not None and now > then:
                 span = now - then
                 share = lambda a, b: min(1.0, max(0.0, (b - a) / 1e6 / span))  # noqa: E731
+                run = wait = None
+                if threads is not None and threads2 is not None:
+                    ran, waited = _spent(threads, threads2)
+                    run, wait = round(ran / span, 3), round(waited / span, 3)
                 self.history.append(Pressure(time.time(), round(span, 3), round(share(cpu, cpu2), 3),
-                                             round(share(io, io2), 3) if io is not None and io2 is not None else None))
-            cpu, io, then = cpu2, io2, now
+                                             round(share(io, io2), 3) if io is not None and io2 is not None else None,
+                                             run, wait))
+            cpu, io, then, threads = cpu2, io2, now, threads2

@@ -107,12 +107,22 @@ class Runner:
             # interrupt came before _run's first step, which touched nothing.
             raise Interrupted(self._undone or "before the run changed anything") from None
 
+    def _unit_groups(self) -> list[int]:
+        """The process groups of the system's units, where the runtime knows
+        them (the local runtime: each unit leads its own); else none."""
+        pid = getattr(self.runtime, "pid", None)
+        if pid is None:
+            return []
+        return [p for p in (pid(name) for name in ["toxiproxy", *self.system.services]) if p]
+
     def _run(self, keep_up: bool) -> RunResult:
         began = time.time()
         logs: LogMarks | None = None
         was_up = True  # until known: stop nothing the run may not have started
         watcher: BreakerWatcher | None = None
-        pressure = PressureSampler(self.history)  # how starved the machine was (evidence only: chaos.engine.pressure)
+        # How starved the machine was, and what the system's own units paid
+        # for it (evidence only: chaos.engine.pressure).
+        pressure = PressureSampler(self.history, groups=self._unit_groups)
         load = None
         versions_read: threading.Thread | None = None
         replicas = None

@@ -165,7 +165,42 @@ def machine_figures(history: History) -> dict[str, Any] | None:
     before = [p.cpu for p in samples if first is not None and first - 4.0 <= p.at <= first + 0.5]
     return {"cpu_some": summary([p.cpu for p in samples]), "io_some": summary([p.io for p in samples if p.io is not None]),
             "cpu_some_before_first_fault": summary(before), "seconds": len(samples),
-            "meaning": "share of each second in which some runnable task waited for a CPU (cpu) or for IO (io)"}
+            "meaning": "share of each second in which some runnable task waited for a CPU (cpu) or for IO (io)",
+            **({"units": units} if (units := units_figures(history)) else {})}
+
+
+def units_figures(history: History) -> dict[str, Any] | None:
+    """What the system's own units got of the machine (chaos.engine.pressure):
+    the cores they ran on, and the seconds their threads waited for a CPU
+    per second they ran on one, over the whole load and before, during and
+    after the faults; None without those figures (the runtime gave no
+    process groups)."""
+    from chaos.history import FaultEvent, Pressure
+
+    samples = [p for p in history.of(Pressure) if p.units_cpu is not None and p.units_wait is not None]
+    if not samples:
+        return None
+    starts = [f.at for f in history.of(FaultEvent) if f.phase == "start"]
+    ends = [f.at for f in history.of(FaultEvent) if f.phase != "start"]
+
+    def over(part: list[Any]) -> dict[str, float] | None:
+        seconds = sum(p.interval for p in part)
+        ran = sum(p.units_cpu * p.interval for p in part)
+        waited = sum(p.units_wait * p.interval for p in part)
+        if not part or seconds <= 0 or ran <= 0:
+            return None
+        return {"seconds": round(seconds, 1), "cores": round(ran / seconds, 3), "wait_per_cpu_second": round(waited / ran, 2)}
+
+    # A sample covers the second before its `at`: it belongs to a phase it ended in.
+    phases = {"all": over(samples)}
+    if starts:
+        first, last = min(starts), max(ends) if ends else max(starts)
+        phases |= {"before": over([p for p in samples if p.at <= first]),
+                   "during": over([p for p in samples if first < p.at - p.interval and p.at <= last]),
+                   "after": over([p for p in samples if p.at - p.interval >= last])}
+    return {**{k: v for k, v in phases.items() if v}, "meaning": (
+        "cores: CPU the system's units ran on; wait_per_cpu_second: seconds their threads waited, runnable, for a CPU "
+        "per second they ran on one (1 + it is how much longer CPU work took than on an idle machine)")}
 
 
 def write_report(run_dir: Path, history: History, verdicts: list[Mapping[str, Any]], info: Mapping[str, Any]) -> Path:

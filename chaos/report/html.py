@@ -104,6 +104,10 @@ def machine_line(machine: Mapping[str, Any] | None) -> str:
     cpu, io = machine["cpu_some"], machine.get("io_some")
     text = (f"machine: some task waited for a CPU {cpu['mean']:.0%} of the time (worst second {cpu['max']:.0%})"
             + (f", for IO {io['mean']:.0%}" if io else "") + " while the load ran")
+    units = (machine.get("units") or {}).get("all")
+    if units:
+        text += (f"; the system's own units ran on {units['cores']:.2f} cores and waited "
+                 f"{units['wait_per_cpu_second']:.1f} s for a CPU per second they ran")
     return f'<p class="meta" id="machine">{esc(text)}</p>'
 
 

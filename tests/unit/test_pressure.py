@@ -70,3 +70,64 @@ def test_figures_and_the_soaks_note_say_how_starved_the_machine_was(tmp_path):
     assert note == ("machine: some task waited for a CPU 52% of the load's seconds (worst second 90%), "
                     "52% in the 4 s before the first fault; for IO 5%")
     assert machine_note({"run_dir": str(tmp_path / "gone")}) is None
+
+
+def test_the_units_figures_are_their_threads_cpu_and_wait_from_schedstat(tmp_path):
+    """A unit that spins gets a CPU's worth of seconds a second at most, and
+    a process outside the groups asked for is not counted."""
+    import subprocess
+    import sys
+
+    from chaos.engine.pressure import group_threads
+
+    write(tmp_path, 0, 0)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        history = History()
+        sampler = PressureSampler(history, every=0.3, root=tmp_path, groups=lambda: [spinner.pid])
+        assert sampler.start()
+        time.sleep(1.4)
+        sampler.stop()
+        found = group_threads({spinner.pid})
+        assert spinner.pid in found and os.getpid() not in found and found[spinner.pid][0] > 0
+    finally:
+        spinner.kill()
+        spinner.wait()
+    samples = history.of(Pressure)
+    assert len(samples) >= 3
+    for p in samples:
+        # One thread: at most one core, and it ran for most of each interval
+        # on a machine with two (a noisy one: 0.3 at least).
+        assert 0.3 <= p.units_cpu <= 1.05 and p.units_wait >= 0, samples
+
+
+def test_no_groups_no_units_figures(tmp_path):
+    write(tmp_path, 0, 0)
+    history = History()
+    sampler = PressureSampler(history, every=0.1, root=tmp_path, groups=lambda: [])
+    assert sampler.start()
+    time.sleep(0.35)
+    sampler.stop()
+    assert history.of(Pressure) and all(p.units_cpu is None and p.units_wait is None for p in history.of(Pressure))
+    assert "units" not in machine_figures(history)
+
+
+def test_the_units_figures_by_phase_and_in_the_soaks_note(tmp_path):
+    history = History()
+    # 1 s samples: before the fault 1 core waiting 2 s a second, during it
+    # 0.5 core waiting 0.5, after it 1 core waiting 4.
+    for i in range(3):
+        history.append(Pressure(101.0 + i, 1.0, 0.5, None, 1.0, 2.0))
+    history.append(FaultEvent(0, "start", "kill", "kill orders", ("orders",), 103.0))
+    for i in range(3):
+        history.append(Pressure(104.0 + i, 1.0, 0.5, None, 0.5, 0.25))
+    history.append(FaultEvent(0, "end", "kill", "kill orders", ("orders",), 106.0))
+    for i in range(2):
+        history.append(Pressure(107.0 + i, 1.0, 0.5, None, 1.0, 4.0))
+    units = machine_figures(history)["units"]
+    assert units["before"] == {"seconds": 3.0, "cores": 1.0, "wait_per_cpu_second": 2.0}
+    assert units["during"] == {"seconds": 2.0, "cores": 0.5, "wait_per_cpu_second": 0.5}  # 105 and 106: wholly inside
+    assert units["after"] == {"seconds": 2.0, "cores": 1.0, "wait_per_cpu_second": 4.0}
+    (tmp_path / "verdicts.json").write_text(json.dumps({"machine": machine_figures(history)}))
+    assert machine_note({"run_dir": str(tmp_path)}).endswith(
+        "the system's units waited for a CPU, per second they ran on one: 2.0 s before, 0.5 s during, 4.0 s after the faults")
