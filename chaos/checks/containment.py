@@ -32,6 +32,7 @@ from typing import Literal
 from pydantic import Field
 
 from chaos.checks import Check, JudgesLoad, Verdict, register, unknown_routes
+from chaos.checks._machine import stretch
 from chaos.history.queries import (Window, chance_of_as_many_failures, fault_windows, load_start, ms, odds, percentile,
                                    requests_in, run_end, sent_to)
 from chaos.history import FaultEvent, History, Request
@@ -103,8 +104,17 @@ class Containment(Check, JudgesLoad):
             f"{', '.join(routes)} during the fault: success {fault_ok:.1%} (baseline {base_ok:.1%}{by_chance}), "
             f"p99 {ms(fault_p99)} ({baseline}, bound {ms(bound)}); {len(during)} requests"
         )
+        status = "pass" if kept_rate and kept_speed else "fail"
+        machine = stretch(history, [incident], [Window(load_start(history) + self.warmup, faults[0].start)]
+                          + ([Window(max(f.end for f in faults) + self.grace, run_end(history))] if quiet is not base else []))
+        if status == "fail" and kept_rate and machine is not None and fault_p99 <= bound * machine.factor:
+            # Slower only by as much as the machine alone explains (chaos.checks._machine).
+            status = "unknown"
+            evidence = (f"{machine.words('during the fault', 'at baseline')}, and the p99 is within the bound "
+                        f"stretched so ({ms(bound * machine.factor)}): what the fault did cannot be told from what the "
+                        f"machine did (otherwise fail: {evidence})")
         return self.verdict(
-            "pass" if kept_rate and kept_speed else "fail",
+            status,
             evidence,
             success=round(fault_ok, 4),
             baseline_success=round(base_ok, 4),
@@ -113,6 +123,7 @@ class Containment(Check, JudgesLoad):
             baseline_p99_s=round(base_p99, 4),
             bound_s=round(bound, 4),
             requests=len(during),
+            machine_factor=round(machine.factor, 3) if machine is not None else None,
         )
 
 

@@ -6,7 +6,7 @@ false alarms were queues that built while a CPU hog and the shop together
 asked more than two cores. The run records, once a second, the share of
 that second in which some runnable task waited for a CPU (and for IO), as
 `Pressure` events in its history; verdicts.json and the report show them
-beside the verdicts. Evidence only: no verdict depends on them.
+beside the verdicts. Evidence only: no verdict depends on the pressure.
 
 The files are read directly: a line `some avg10=.. avg60=.. avg300=..
 total=<microseconds>` each, nothing a library would add to. No file (another
@@ -19,7 +19,9 @@ runnable, for one (`units_wait`, thread-seconds a second), from each
 thread's /proc/PID/task/TID/schedstat. Their ratio is the system's own
 stretch: a second of CPU work that waited 3 s for a CPU took 4 s. PSI says
 the machine was busy; this says how much the system under test paid for
-it. psutil reads neither (it has no schedstat), so they are read here too.
+it, and containment and steady_state weigh a latency fail by it
+(chaos.checks._machine). psutil reads neither (it has no schedstat), so they
+are read here too.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class PressureSampler:
     def _threads(self) -> dict[int, tuple[int, int]] | None:
         try:
             groups = set(self.groups() if self.groups else [])
-        except Exception:  # noqa: BLE001 - evidence only: a runtime that cannot tell gives none
+        except Exception:  # noqa: BLE001 - a runtime that cannot tell gives no figures
             return None
         return group_threads(groups) if groups else None
 
@@ -117,18 +119,18 @@ class PressureSampler:
         from chaos.history import Pressure
 
         cpu, io, then = stalled_us(self.root / "cpu"), stalled_us(self.root / "io"), time.monotonic()
-        threads = self._threads()
+        threads, read = self._threads(), time.monotonic()  # a slow /proc scan must not skew the span
         while not self._stop.wait(self.every):
             cpu2, io2, now = stalled_us(self.root / "cpu"), stalled_us(self.root / "io"), time.monotonic()
-            threads2 = self._threads()
+            threads2, read2 = self._threads(), time.monotonic()
             if cpu is not None and cpu2 is not None and now > then:
                 span = now - then
                 share = lambda a, b: min(1.0, max(0.0, (b - a) / 1e6 / span))  # noqa: E731
                 run = wait = None
-                if threads is not None and threads2 is not None:
+                if threads is not None and threads2 is not None and read2 > read:
                     ran, waited = _spent(threads, threads2)
-                    run, wait = round(ran / span, 3), round(waited / span, 3)
+                    run, wait = round(ran / (read2 - read), 3), round(waited / (read2 - read), 3)
                 self.history.append(Pressure(time.time(), round(span, 3), round(share(cpu, cpu2), 3),
                                              round(share(io, io2), 3) if io is not None and io2 is not None else None,
                                              run, wait))
-            cpu, io, then, threads = cpu2, io2, now, threads2
+            cpu, io, then, threads, read = cpu2, io2, now, threads2, read2

@@ -121,7 +121,8 @@ class Runner:
         was_up = True  # until known: stop nothing the run may not have started
         watcher: BreakerWatcher | None = None
         # How starved the machine was, and what the system's own units paid
-        # for it (evidence only: chaos.engine.pressure).
+        # for it (chaos.engine.pressure; the second weighs latency fails:
+        # chaos.checks._machine).
         pressure = PressureSampler(self.history, groups=self._unit_groups)
         load = None
         versions_read: threading.Thread | None = None
