@@ -5,6 +5,7 @@ can fail: with breakers off, order-slow must fail fail-fast and containment."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -71,6 +72,11 @@ def test_scenario_passes_with_breakers_on(scenario, tmp_path, system):
         machine = json.loads((run_dir / "verdicts.json").read_text())["machine"]
         if Path("/proc/pressure/cpu").exists():
             assert machine["seconds"] >= 25 and 0.0 <= machine["cpu_some"]["mean"] <= machine["cpu_some"]["max"] <= 1.0, machine
+            # And what the shop's own units got of it (schedstat, local runtime): the
+            # figures containment and steady_state weigh a latency fail by.
+            units = machine["units"]
+            assert {"all", "before", "during", "after"} <= set(units), units
+            assert 0 < units["all"]["cores"] <= (os.cpu_count() or 1) and units["all"]["wait_per_cpu_second"] >= 0, units
     if scenario == "order-slow":  # advice from a real run's evidence: every edge, each topic with its figures
         advised = chaos("advise", "--json", str(run_dir))
         assert advised.returncode == 0, advised.stdout + advised.stderr
