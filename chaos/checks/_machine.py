@@ -34,23 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chaos.history import History, Pressure
-from chaos.history.queries import Window
+from chaos.history.queries import Share, Window, units_share
 
 MIN_SECONDS = 3.0  # of samples in a window, below which it has no share: a second or two is one moment
-
-
-@dataclass(frozen=True)
-class Share:
-    """The system's units over some windows: the cores they ran on and how
-    long their threads waited for a CPU per second they ran on one."""
-
-    cores: float
-    wait: float
-    seconds: float
-
-    @property
-    def stretch(self) -> float:
-        return 1.0 + self.wait
 
 
 @dataclass(frozen=True)
@@ -77,16 +63,10 @@ class Stretch:
 
 def share(history: History, windows: list[Window]) -> Share | None:
     """The units' share over the samples lying wholly inside `windows`; None
-    without such samples."""
-    inside = [p for p in history.of(Pressure)
-              if p.units_cpu is not None and p.units_wait is not None
-              and any(w.start <= p.at - p.interval and p.at <= w.end for w in windows)]
-    seconds = sum(p.interval for p in inside)
-    ran = sum(p.units_cpu * p.interval for p in inside)  # type: ignore[operator]
-    if seconds < MIN_SECONDS or ran <= 0:
-        return None
-    waited = sum(p.units_wait * p.interval for p in inside)  # type: ignore[operator]
-    return Share(cores=ran / seconds, wait=waited / ran, seconds=seconds)
+    with under MIN_SECONDS of them."""
+    found = units_share(p for p in history.of(Pressure)
+                        if any(w.start <= p.at - p.interval and p.at <= w.end for w in windows))
+    return found if found is not None and found.seconds >= MIN_SECONDS else None
 
 
 def stretch(history: History, judged: list[Window], reference: list[Window]) -> Stretch | None:

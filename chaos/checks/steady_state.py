@@ -78,11 +78,8 @@ class SteadyState(Check, JudgesLoad):
         parts, steady = {}, {}
         for name, sample in (("before", before), ("after", after)):
             ok, p99 = success_rate(sample, system.answered_as_meant), percentile([r.latency for r in sample], 99)
-            failed = sum(not system.answered_as_meant(r) for r in sample)
-            slow = sum(r.latency > self.p99_below for r in sample)
-            chances = {"not as meant": (failed, chance_of_at_least(failed, len(sample), 1 - self.min_success)),
-                       f"over {ms(self.p99_below)}": (slow, chance_of_at_least(slow, len(sample), 0.01))}
-            steady[name] = self._steady(sample, system, self.p99_below)
+            chances = self._chances(sample, system, self.p99_below)
+            steady[name] = all(chance >= self.significance for _, chance in chances.values())
             over = [f"{count} {what}, {_odds(chance)}" for what, (count, chance) in chances.items()
                     if (what == "not as meant" and ok < self.min_success) or (what != "not as meant" and p99 > self.p99_below)]
             parts[name] = (f"{name}: success {ok:.1%}, p99 {ms(p99)} ({len(sample)} requests"
@@ -104,12 +101,17 @@ class SteadyState(Check, JudgesLoad):
                     steady_before=True, machine_factor=round(machine.factor, 3))
         return self.verdict("pass" if steady["after"] else "fail", evidence, steady_before=True)
 
-    def _steady(self, sample: list, system: System, p99_below: float) -> bool:
-        """Whether `sample` keeps to the steady state with `p99_below` as its speed bound."""
+    def _chances(self, sample: list, system: System, p99_below: float) -> dict[str, tuple[int, float]]:
+        """{what: (how many answers, the chance a steady system gives as many)}
+        for answers not as meant and answers slower than `p99_below`."""
         failed = sum(not system.answered_as_meant(r) for r in sample)
         slow = sum(r.latency > p99_below for r in sample)
-        return (chance_of_at_least(failed, len(sample), 1 - self.min_success) >= self.significance
-                and chance_of_at_least(slow, len(sample), 0.01) >= self.significance)
+        return {"not as meant": (failed, chance_of_at_least(failed, len(sample), 1 - self.min_success)),
+                f"over {ms(p99_below)}": (slow, chance_of_at_least(slow, len(sample), 0.01))}
+
+    def _steady(self, sample: list, system: System, p99_below: float) -> bool:
+        """Whether `sample` keeps to the steady state with `p99_below` as its speed bound."""
+        return all(chance >= self.significance for _, chance in self._chances(sample, system, p99_below).values())
 
 
 def _odds(p: float) -> str:

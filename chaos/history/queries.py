@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
-from chaos.history import BreakerInfo, FaultEvent, History, LoadDelivery, Request, Transition
+from chaos.history import BreakerInfo, FaultEvent, History, LoadDelivery, Pressure, Request, Transition
 
 if TYPE_CHECKING:
     from chaos.spec.system import System
@@ -41,6 +41,34 @@ class Window:
     @property
     def length(self) -> float:
         return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class Share:
+    """What the system's units got of the machine over some Pressure samples
+    (chaos.engine.pressure): the cores they ran on, and the seconds their
+    threads waited, runnable, for a CPU per second they ran on one."""
+
+    cores: float
+    wait: float
+    seconds: float
+
+    @property
+    def stretch(self) -> float:
+        """How many times longer their CPU work took than on an idle machine."""
+        return 1.0 + self.wait
+
+
+def units_share(samples: Iterable[Pressure]) -> Share | None:
+    """The units' share over those of `samples` that carry their figures;
+    None without any (a runtime that gives no process groups) or no CPU."""
+    part = [p for p in samples if p.units_cpu is not None and p.units_wait is not None]
+    seconds = sum(p.interval for p in part)
+    ran = sum(p.units_cpu * p.interval for p in part)  # type: ignore[operator]
+    if seconds <= 0 or ran <= 0:
+        return None
+    waited = sum(p.units_wait * p.interval for p in part)  # type: ignore[operator]
+    return Share(cores=ran / seconds, wait=waited / ran, seconds=seconds)
 
 
 def run_end(history: History) -> float:

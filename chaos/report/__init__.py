@@ -177,6 +177,8 @@ def units_figures(history: History) -> dict[str, Any] | None:
     process groups)."""
     from chaos.history import FaultEvent, Pressure
 
+    from chaos.history.queries import units_share
+
     samples = [p for p in history.of(Pressure) if p.units_cpu is not None and p.units_wait is not None]
     if not samples:
         return None
@@ -184,12 +186,9 @@ def units_figures(history: History) -> dict[str, Any] | None:
     ends = [f.at for f in history.of(FaultEvent) if f.phase != "start"]
 
     def over(part: list[Any]) -> dict[str, float] | None:
-        seconds = sum(p.interval for p in part)
-        ran = sum(p.units_cpu * p.interval for p in part)
-        waited = sum(p.units_wait * p.interval for p in part)
-        if not part or seconds <= 0 or ran <= 0:
-            return None
-        return {"seconds": round(seconds, 1), "cores": round(ran / seconds, 3), "wait_per_cpu_second": round(waited / ran, 2)}
+        found = units_share(part)
+        return None if found is None else {"seconds": round(found.seconds, 1), "cores": round(found.cores, 3),
+                                           "wait_per_cpu_second": round(found.wait, 2)}
 
     # A sample covers the second before its `at`: it belongs to a phase it ended in.
     phases = {"all": over(samples)}
