@@ -98,14 +98,17 @@ def machine_note(run: dict) -> str | None:
         machine = json.loads((Path(run["run_dir"]) / "verdicts.json").read_text()).get("machine")
     except (OSError, ValueError):
         return None
-    if not machine or not machine.get("cpu_some"):
+    if not machine or not (machine.get("cpu_some") or machine.get("units")):
         return None
-    cpu, before = machine["cpu_some"], machine.get("cpu_some_before_first_fault")
-    said = f"machine: some task waited for a CPU {cpu['mean']:.0%} of the load's seconds (worst second {cpu['max']:.0%})"
-    if before:
-        said += f", {before['mean']:.0%} in the 4 s before the first fault"
-    io = machine.get("io_some")
-    said += f"; for IO {io['mean']:.0%}" if io else ""
+    cpu, before = machine.get("cpu_some"), machine.get("cpu_some_before_first_fault")
+    if cpu:
+        said = f"machine: some task waited for a CPU {cpu['mean']:.0%} of the load's seconds (worst second {cpu['max']:.0%})"
+        if before:
+            said += f", {before['mean']:.0%} in the 4 s before the first fault"
+        io = machine.get("io_some")
+        said += f"; for IO {io['mean']:.0%}" if io else ""
+    else:
+        said = "machine: no pressure figures from this kernel"
     units = machine.get("units") or {}
     phases = [(name, units[name]) for name in ("before", "during", "after") if units.get(name)]
     if phases:
@@ -152,23 +155,28 @@ def main(argv: list[str] | None = None) -> int:
     out = args.reports / f"{time.strftime('%Y%m%d-%H%M%S')}-breakers-{args.breakers}"
     hogs = start_hogs(kinds, args.cpu, ROOT / ".chaos" / "soak")
     began = time.time()
+    interrupted = False
     try:
         cmd = [sys.executable, "-m", "chaos", "nightly", "--repeat", str(args.repeat), "--breakers", args.breakers,
                "--reports", str(out), *args.scenarios]
         returncode, stderr = run_nightly(cmd)
+    except KeyboardInterrupt:
+        # The nightly rolled back and wrote the runs it had done: show them.
+        interrupted, returncode, stderr = True, 130, ""
     finally:
         stop_hogs(hogs)
     summaries = sorted((out / "nightly").glob("*/summary.json"))
     if not summaries:
         print(f"the nightly wrote no summary (exit {returncode}):\n{stderr[-2000:]}", file=sys.stderr)
-        return 2
+        return 130 if interrupted else 2
     summary = json.loads(summaries[-1].read_text())
     hog_words = ", ".join(f"{args.cpu} CPU busy loop{'s' if args.cpu > 1 else ''}" if k == "cpu" else "a disk writer that fsyncs 16 MiB at a time"
                           for k in sorted(kinds)) or "no hogs"
-    print(f"\nsoak: {args.repeat} repeats, breakers {args.breakers}, under {hog_words}; {time.time() - began:.0f} s; "
+    cut = f"INTERRUPTED {summary['interrupted']}; " if summary.get("interrupted") else ""
+    print(f"\nsoak: {cut}{args.repeat} repeats, breakers {args.breakers}, under {hog_words}; {time.time() - began:.0f} s; "
           f"nightly in {summaries[-1].parent}\n")
     print("\n".join(table(summary)))
-    return 0 if summary["passed"] else 1
+    return 130 if interrupted else 0 if summary["passed"] else 1
 
 
 if __name__ == "__main__":

@@ -162,30 +162,44 @@ class Nightly:
         runs_dir = out / "runs"
         records = []
         total = len(self.scenarios) * self.repeat
-        for i in range(self.repeat):
-            for name in self.scenarios:  # all scenarios, then all again: a repeat is a fresh pass over the library
-                self.say(f"\n=== nightly {len(records) + 1}/{total}: {name}, repeat {i + 1} of {self.repeat} ===")
-                records.append(self.run_one(name, i + 1, runs_dir))
+        try:
+            for i in range(self.repeat):
+                for name in self.scenarios:  # all scenarios, then all again: a repeat is a fresh pass over the library
+                    self.say(f"\n=== nightly {len(records) + 1}/{total}: {name}, repeat {i + 1} of {self.repeat} ===")
+                    records.append(self.run_one(name, i + 1, runs_dir))
+        except KeyboardInterrupt:
+            # Ctrl-C, or a CI job's cancel: the runs done so far are kept
+            # and written (an hour of a soak is not thrown away), marked as
+            # cut short, never passed, and not the next nightly's baseline.
+            if records:
+                self.write(records, out, time.time() - began, interrupted=f"after {len(records)} of {total} runs")
+            raise
         return self.write(records, out, time.time() - began)
 
-    def write(self, records: Sequence[RunRecord], out: Path, wall_time: float) -> dict[str, Any]:
-        """Write the combined results of `records` into `out` and replace latest.json."""
+    def write(self, records: Sequence[RunRecord], out: Path, wall_time: float, interrupted: str | None = None) -> dict[str, Any]:
+        """Write the combined results of `records` into `out` and replace
+        latest.json; a nightly `interrupted` (saying when) has not passed,
+        is compared with nothing and leaves latest.json alone."""
         from chaos.report.index import nightly_index, nightly_markdown
 
         out.mkdir(parents=True, exist_ok=True)
         latest = self.root / "latest.json"
-        previous = json.loads(latest.read_text()) if latest.exists() else None
+        previous = json.loads(latest.read_text()) if latest.exists() and not interrupted else None
         for r in records:  # links relative to the nightly's folder, so the folder can be moved (a CI artifact)
             if r.run_dir and Path(r.run_dir).is_relative_to(out):
                 r.run_dir = str(Path(r.run_dir).relative_to(out))
         summary = summarize(records, previous, started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                             repeat=self.repeat, wall_time_s=round(wall_time, 1), folder=str(out),
-                            previous_folder=previous.get("folder", "") if previous else "", **self.about)
+                            previous_folder=previous.get("folder", "") if previous else "", **self.about,
+                            **({"interrupted": interrupted} if interrupted else {}))
+        if interrupted:
+            summary["passed"] = False
         combined_junit(records, out / "junit.xml", {k: v for k, v in self.about.items() if isinstance(v, (str, int))})
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         (out / "summary.md").write_text(nightly_markdown(summary))
         (out / "index.html").write_text(nightly_index(summary), encoding="utf-8")
-        latest.write_text(json.dumps(summary, indent=2))
+        if not interrupted:
+            latest.write_text(json.dumps(summary, indent=2))
         self._report(summary, out)
         return summary
 
@@ -197,10 +211,13 @@ class Nightly:
         for c in summary["changes"]:
             what = f"{c['scenario']}" + (f" / {c['check']}" if c.get("check") else "")
             self.say(f"  {c['change']:<9} {what}: {c['was'] or '-'} -> {c['now'] or '-'}")
-        if not summary["changes"]:
+        if summary.get("interrupted"):
+            self.say("  cut short: not compared with the previous nightly")
+        elif not summary["changes"]:
             self.say("  no change since the previous nightly" if summary.get("previous_folder") else "  no previous nightly to compare with")
         green = sum(s["status"] == GREEN for s in summary["scenarios"].values())
-        self.say(f"\nnightly: {green} passed, {len(summary['scenarios']) - green} failed; "
+        cut = f"INTERRUPTED {summary['interrupted']}: " if summary.get("interrupted") else ""
+        self.say(f"\nnightly: {cut}{green} passed, {len(summary['scenarios']) - green} failed; "
                  f"index {out / 'index.html'}, JUnit {out / 'junit.xml'}")
 
 

@@ -10,7 +10,9 @@ beside the verdicts. Evidence only: no verdict depends on the pressure.
 
 The files are read directly: a line `some avg10=.. avg60=.. avg300=..
 total=<microseconds>` each, nothing a library would add to. No file (another
-kernel, PSI switched off): no events, and the run says "unknown".
+kernel, PSI switched off, as RHEL 8 ships it): no machine figures (`cpu` and
+`io` are None), and the report says so; the units' figures below come from
+another file and are sampled all the same.
 
 Where the runtime gives its units' process groups (the local runtime: each
 unit leads its own), each sample also says what the system itself got: the
@@ -68,6 +70,14 @@ def group_threads(groups: set[int], proc: Path = Path("/proc")) -> dict[int, tup
     return found
 
 
+def schedstat_readable(proc: Path = Path("/proc")) -> bool:
+    """Whether this kernel gives threads' schedstat (CONFIG_SCHED_INFO)."""
+    try:
+        return len((proc / "self" / "schedstat").read_text().split()) == 3
+    except OSError:
+        return False
+
+
 def _spent(before: dict[int, tuple[int, int]], now: dict[int, tuple[int, int]]) -> tuple[float, float]:
     """Seconds on a CPU and waiting for one between two readings; a thread
     new since the first counts from its start."""
@@ -96,8 +106,10 @@ class PressureSampler:
         self._thread: threading.Thread | None = None
 
     def start(self) -> bool:
-        """Start sampling; False when the kernel gives no pressure figures."""
-        if stalled_us(self.root / "cpu") is None:
+        """Start sampling; False when there is nothing to sample: no pressure
+        figures from the kernel, and no units' figures (no process groups
+        given, or no schedstat: a kernel without CONFIG_SCHED_INFO)."""
+        if stalled_us(self.root / "cpu") is None and not (self.groups and schedstat_readable()):
             return False
         self._thread = threading.Thread(target=self._run, name="pressure", daemon=True)
         self._thread.start()
@@ -123,14 +135,13 @@ class PressureSampler:
         while not self._stop.wait(self.every):
             cpu2, io2, now = stalled_us(self.root / "cpu"), stalled_us(self.root / "io"), time.monotonic()
             threads2, read2 = self._threads(), time.monotonic()
-            if cpu is not None and cpu2 is not None and now > then:
-                span = now - then
-                share = lambda a, b: min(1.0, max(0.0, (b - a) / 1e6 / span))  # noqa: E731
-                run = wait = None
-                if threads is not None and threads2 is not None and read2 > read:
-                    ran, waited = _spent(threads, threads2)
-                    run, wait = round(ran / (read2 - read), 3), round(waited / (read2 - read), 3)
-                self.history.append(Pressure(time.time(), round(span, 3), round(share(cpu, cpu2), 3),
-                                             round(share(io, io2), 3) if io is not None and io2 is not None else None,
-                                             run, wait))
+            span = now - then
+            share = lambda a, b: (None if a is None or b is None  # noqa: E731
+                                  else round(min(1.0, max(0.0, (b - a) / 1e6 / span)), 3))
+            run = wait = None
+            if threads is not None and threads2 is not None and read2 > read:
+                ran, waited = _spent(threads, threads2)
+                run, wait = round(ran / (read2 - read), 3), round(waited / (read2 - read), 3)
+            if span > 0 and (share(cpu, cpu2) is not None or run is not None):
+                self.history.append(Pressure(time.time(), round(span, 3), share(cpu, cpu2), share(io, io2), run, wait))
             cpu, io, then, threads, read = cpu2, io2, now, threads2, read2

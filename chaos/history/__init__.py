@@ -225,7 +225,7 @@ class Pressure:
     """How starved the machine was over the `interval` seconds before `at`:
     the share of that time in which some runnable task waited for a CPU
     (`cpu`), or some task waited for IO (`io`), 0 to 1, from the kernel's
-    pressure stall information (/proc/pressure). A system slow while the
+    pressure stall information (/proc/pressure; None without it). A system slow while the
     machine was starved may be slow for the machine's sake. `units_cpu`:
     the cores the system's own units ran on in that time; `units_wait`:
     how long their threads waited, runnable, for a CPU (thread-seconds a
@@ -233,7 +233,7 @@ class Pressure:
 
     at: float
     interval: float
-    cpu: float
+    cpu: float | None
     io: float | None
     units_cpu: float | None = None
     units_wait: float | None = None

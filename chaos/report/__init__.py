@@ -150,7 +150,8 @@ def machine_figures(history: History) -> dict[str, Any] | None:
     """How starved the machine was while the load ran (chaos.engine.pressure):
     the share of time some task waited for a CPU, and for IO, mean and worst
     second, over the load's seconds and the four seconds before the first
-    fault; None when the kernel gave no figures."""
+    fault (None without /proc/pressure), and what the system's own units
+    got (units_figures); None when there were no samples at all."""
     from chaos.history import FaultEvent, Pressure
 
     samples = history.of(Pressure)
@@ -162,8 +163,9 @@ def machine_figures(history: History) -> dict[str, Any] | None:
     def summary(values: list[float]) -> dict[str, float] | None:
         return {"mean": round(sum(values) / len(values), 3), "max": round(max(values), 3)} if values else None
 
-    before = [p.cpu for p in samples if first is not None and first - 4.0 <= p.at <= first + 0.5]
-    return {"cpu_some": summary([p.cpu for p in samples]), "io_some": summary([p.io for p in samples if p.io is not None]),
+    before = [p.cpu for p in samples if p.cpu is not None and first is not None and first - 4.0 <= p.at <= first + 0.5]
+    return {"cpu_some": summary([p.cpu for p in samples if p.cpu is not None]),
+            "io_some": summary([p.io for p in samples if p.io is not None]),
             "cpu_some_before_first_fault": summary(before), "seconds": len(samples),
             "meaning": "share of each second in which some runnable task waited for a CPU (cpu) or for IO (io)",
             **({"units": units} if (units := units_figures(history)) else {})}

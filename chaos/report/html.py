@@ -99,12 +99,15 @@ def load_line(load: Mapping[str, Any] | None) -> str:
 
 def machine_line(machine: Mapping[str, Any] | None) -> str:
     """The header's line on how starved the machine was (chaos.engine.pressure)."""
-    if not machine or not machine.get("cpu_some"):
+    cpu, io = (machine or {}).get("cpu_some"), (machine or {}).get("io_some")
+    units = ((machine or {}).get("units") or {}).get("all")
+    if not cpu and not units:
         return '<p class="meta" id="machine">machine: no pressure figures from this kernel (/proc/pressure)</p>'
-    cpu, io = machine["cpu_some"], machine.get("io_some")
-    text = (f"machine: some task waited for a CPU {cpu['mean']:.0%} of the time (worst second {cpu['max']:.0%})"
-            + (f", for IO {io['mean']:.0%}" if io else "") + " while the load ran")
-    units = (machine.get("units") or {}).get("all")
+    if cpu:
+        text = (f"machine: some task waited for a CPU {cpu['mean']:.0%} of the time (worst second {cpu['max']:.0%})"
+                + (f", for IO {io['mean']:.0%}" if io else "") + " while the load ran")
+    else:
+        text = "machine: no pressure figures from this kernel (/proc/pressure)"
     if units:
         text += (f"; the system's own units ran on {units['cores']:.2f} cores and waited "
                  f"{units['wait_per_cpu_second']:.1f} s for a CPU per second they ran")

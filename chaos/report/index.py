@@ -50,11 +50,14 @@ def nightly_index(summary: dict[str, Any]) -> str:
         f"<li>{badge(CHANGE_STATUS[c['change']], c['change'])} {esc(c['scenario'])}"
         f"{' / ' + esc(c['check']) if c.get('check') else ''}: {esc(c['was'] or '-')} &rarr; {esc(c['now'] or '-')}</li>"
         for c in summary["changes"]
-    ) or f"<li>{'no change since the previous nightly' if summary.get('previous_folder') else 'no previous nightly to compare with'}</li>"
-    about = {k: summary[k] for k in ("started", "breakers", "runtime", "repeat", "wall_time_s", "previous_folder") if summary.get(k) not in (None, "")}
+    ) or ("<li>cut short: not compared with the previous nightly</li>" if summary.get("interrupted") else
+          f"<li>{'no change since the previous nightly' if summary.get('previous_folder') else 'no previous nightly to compare with'}</li>")
+    about = {k: summary[k] for k in ("started", "interrupted", "breakers", "runtime", "repeat", "wall_time_s", "previous_folder") if summary.get(k) not in (None, "")}
+    head = (badge("unknown", "INTERRUPTED") if summary.get("interrupted")
+            else badge("pass" if summary["passed"] else "fail", "PASSED" if summary["passed"] else "FAILED"))
     body = f"""
 <p class="meta">flask-chaos nightly resilience results</p>
-<h1>nightly {badge("pass" if summary["passed"] else "fail", "PASSED" if summary["passed"] else "FAILED")}</h1>
+<h1>nightly {head}</h1>
 <p class="lead">{green} of {len(scenarios)} scenarios passed every repeat.</p>
 <section><h2>Changes since the previous nightly</h2><ul id="changes">{changes}</ul></section>
 <section><h2>Scenarios</h2>
@@ -63,12 +66,13 @@ def nightly_index(summary: dict[str, Any]) -> str:
 <section><h2>This nightly</h2>{definitions(about)}
 <p><a href="junit.xml">junit.xml</a> &middot; <a href="summary.json">summary.json</a></p></section>
 """
-    return page(f"nightly: {'PASSED' if summary['passed'] else 'FAILED'}", body)
+    return page(f"nightly: {'INTERRUPTED' if summary.get('interrupted') else 'PASSED' if summary['passed'] else 'FAILED'}", body)
 
 
 def nightly_markdown(summary: dict[str, Any]) -> str:
     """The same, short, as Markdown for a CI job's summary page."""
-    lines = [f"## Nightly resilience: {'passed' if summary['passed'] else 'FAILED'}", "",
+    verdict = f"INTERRUPTED {summary['interrupted']}" if summary.get("interrupted") else "passed" if summary["passed"] else "FAILED"
+    lines = [f"## Nightly resilience: {verdict}", "",
              "| scenario | status | runs | failing checks |", "| --- | --- | --- | --- |"]
     for name, s in summary["scenarios"].items():
         failing = "; ".join(c for c, _ in _failing(s)) or "-"

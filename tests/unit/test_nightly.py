@@ -165,3 +165,39 @@ def test_the_nightly_on_docker_runs_every_scenario_of_the_library(system):
     swarm_only = ["all-replicas-down", "one-replica-down", "rolling-restart"]
     assert [n for n in names if not _runs_on(n, system, "docker", console)] == swarm_only
     assert len(said) == 3 and all("needs RUNTIME=swarm" in line for line in said), said
+
+
+def test_an_interrupted_nightly_keeps_the_runs_it_did_and_is_not_the_next_ones_baseline(tmp_path):
+    """Ctrl-C an hour into a soak: the runs done are written, marked as cut
+    short, never passed; latest.json (what the next nightly compares with) is left alone."""
+    Nightly(["a"], 1, fake_runs({"a": [()]})[0], tmp_path, lambda s: None).run()
+    baseline = (tmp_path / "latest.json").read_text()
+    done: list[str] = []
+
+    def run_one(name: str, repeat: int, reports: Path) -> RunRecord:
+        if len(done) == 2:
+            raise KeyboardInterrupt
+        done.append(name)
+        return record(name, repeat)
+
+    lines: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        Nightly(["a", "b"], 3, run_one, tmp_path, lines.append).run()
+    assert (tmp_path / "latest.json").read_text() == baseline
+    (folder,) = [p.parent for p in tmp_path.glob("*/summary.json") if json.loads(p.read_text()).get("interrupted")]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["interrupted"] == "after 2 of 6 runs" and summary["passed"] is False and summary["changes"] == []
+    assert [r["status"] for s in summary["scenarios"].values() for r in s["runs"]] == ["pass", "pass"]
+    assert (folder / "summary.md").read_text().startswith("## Nightly resilience: INTERRUPTED after 2 of 6 runs")
+    assert "INTERRUPTED" in (folder / "index.html").read_text() and "cut short" in (folder / "index.html").read_text()
+    assert "  cut short: not compared with the previous nightly" in lines
+    assert lines[-1].startswith("\nnightly: INTERRUPTED after 2 of 6 runs: 2 passed")
+
+
+def test_a_nightly_interrupted_before_its_first_run_writes_nothing(tmp_path):
+    def run_one(name: str, repeat: int, reports: Path) -> RunRecord:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Nightly(["a"], 1, run_one, tmp_path, lambda s: None).run()
+    assert list(tmp_path.iterdir()) == []

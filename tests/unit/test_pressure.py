@@ -133,3 +133,42 @@ def test_the_units_figures_by_phase_and_in_the_soaks_note(tmp_path):
     (tmp_path / "verdicts.json").write_text(json.dumps({"machine": machine_figures(history)}))
     assert machine_note({"run_dir": str(tmp_path)}).endswith(
         "the system's units waited for a CPU, per second they ran on one: 2.0 s before, 0.5 s during, 4.0 s after the faults")
+
+
+def test_without_pressure_files_the_units_figures_are_sampled_still(tmp_path):
+    """A kernel with PSI switched off (RHEL 8's default) still says what the
+    system's units got: the checks weigh a latency fail by it."""
+    import subprocess
+    import sys
+
+    from chaos.engine.pressure import schedstat_readable
+    from chaos.report.html import machine_line
+
+    assert schedstat_readable()  # this machine's kernel; else the test could not show anything
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        history = History()
+        sampler = PressureSampler(history, every=0.3, root=tmp_path / "none", groups=lambda: [spinner.pid])
+        assert sampler.start()
+        time.sleep(1.1)
+        sampler.stop()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    samples = history.of(Pressure)
+    assert len(samples) >= 2 and all(p.cpu is None and p.io is None and p.units_cpu > 0 for p in samples), samples
+    figures = machine_figures(history)
+    assert figures["cpu_some"] is None and figures["io_some"] is None and figures["units"]["all"]["cores"] > 0
+    line = machine_line(figures)
+    assert "no pressure figures from this kernel" in line and "the system&#x27;s own units ran on" in line
+    (tmp_path / "verdicts.json").write_text(json.dumps({"machine": figures}))
+    assert machine_note({"run_dir": str(tmp_path)}) == "machine: no pressure figures from this kernel"  # no faults: no phases
+
+
+def test_no_schedstat_and_no_pressure_files_nothing_to_sample(tmp_path):
+    from chaos.engine.pressure import schedstat_readable
+
+    assert not schedstat_readable(tmp_path)
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "schedstat").write_text("1 2\n")  # not the three fields
+    assert not schedstat_readable(tmp_path)

@@ -68,3 +68,25 @@ def test_an_interrupted_soak_passes_ctrl_c_on_and_waits_for_the_nightly_to_roll_
     assert time.monotonic() - started >= 1.0
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert subprocess.run(["pgrep", "-f", str(done)], capture_output=True).stdout == b""
+
+
+def test_an_interrupted_soak_prints_the_runs_it_did_and_exits_130(tmp_path, monkeypatch, capsys):
+    """Ctrl-C an hour in: the table of what ran, not a traceback."""
+    import json
+    from pathlib import Path
+
+    import bench.soak as soak
+
+    def interrupted_nightly(cmd):
+        folder = Path(cmd[cmd.index("--reports") + 1]) / "nightly" / "20261202-120000"
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({
+            "interrupted": "after 1 of 26 runs", "passed": False,
+            "scenarios": {"order-down": {"status": "pass", "runs": [run(1, "pass", "pass")]}}}))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(soak, "run_nightly", interrupted_nightly)
+    assert soak.main(["--hogs", "none", "--repeat", "2", "--reports", str(tmp_path)]) == 130
+    printed = capsys.readouterr().out
+    assert "soak: INTERRUPTED after 1 of 26 runs; 2 repeats" in printed
+    assert "order-down" in printed and "every check of every run passed" in printed
