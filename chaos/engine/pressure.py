@@ -14,8 +14,9 @@ kernel, PSI switched off, as RHEL 8 ships it): no machine figures (`cpu` and
 `io` are None), and the report says so; the units' figures below come from
 another file and are sampled all the same.
 
-Where the runtime gives its units' process groups (the local runtime: each
-unit leads its own), each sample also says what the system itself got: the
+Where the runtime gives its units' root processes (the local runtime: each
+unit's process group leader; the Docker runtime: each container's main
+process, when this machine's /proc shows it), each sample also says what the system itself got: the
 CPU its units' threads ran (`units_cpu`, cores) and how long they waited,
 runnable, for one (`units_wait`, thread-seconds a second), from each
 thread's /proc/PID/task/TID/schedstat. Their ratio is the system's own
@@ -50,22 +51,49 @@ def stalled_us(path: Path) -> int | None:
     return None
 
 
-def group_threads(groups: set[int], proc: Path = Path("/proc")) -> dict[int, tuple[int, int]]:
+def unit_threads(roots: set[int], proc: Path = Path("/proc")) -> dict[int, tuple[int, int]]:
     """{tid: (ns on a CPU, ns runnable and waiting for one)} of every thread of
-    every process in the process groups `groups`. A process or thread that
-    ends while it is read is left out."""
-    found: dict[int, tuple[int, int]] = {}
+    every process that is one of `roots`, descends from one, or is in the
+    process group one leads (a unit's processes: the local runtime's group
+    leaders, a container's main process). A process or thread that ends
+    while it is read is left out."""
+    procs: dict[int, tuple[int, int]] = {}  # pid: (parent, process group)
     for entry in os.scandir(proc):
         if not entry.name.isdigit():
             continue
         try:
-            stat = (proc / entry.name / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[2]) not in groups:  # field 5, pgrp
-                continue
-            for task in os.scandir(proc / entry.name / "task"):
-                run, wait, _ = (proc / entry.name / "task" / task.name / "schedstat").read_text().split()
-                found[int(task.name)] = (int(run), int(wait))
+            fields = (proc / entry.name / "stat").read_text().rsplit(")", 1)[1].split()
+            procs[int(entry.name)] = (int(fields[1]), int(fields[2]))  # fields 4 and 5: ppid, pgrp
         except (OSError, ValueError, IndexError):
+            continue
+    member: dict[int, bool] = {}
+
+    def belongs(pid: int) -> bool:
+        chain: list[int] = []
+        while pid not in member:
+            chain.append(pid)
+            if pid in roots or (pid in procs and procs[pid][1] in roots):
+                found = True
+                break
+            if pid not in procs or procs[pid][0] <= 0:
+                found = False
+                break
+            pid = procs[pid][0]
+        else:
+            found = member[pid]
+        for p in chain:
+            member[p] = found
+        return found
+
+    found: dict[int, tuple[int, int]] = {}
+    for pid in procs:
+        if not belongs(pid):
+            continue
+        try:
+            for task in os.scandir(proc / str(pid) / "task"):
+                run, wait, _ = (proc / str(pid) / "task" / task.name / "schedstat").read_text().split()
+                found[int(task.name)] = (int(run), int(wait))
+        except (OSError, ValueError):
             continue
     return found
 
@@ -93,23 +121,23 @@ def _spent(before: dict[int, tuple[int, int]], now: dict[int, tuple[int, int]]) 
 
 class PressureSampler:
     """Appends a Pressure event to `history` every `every` seconds while
-    started; `groups` gives the system's units' process groups (None or an
-    empty list: no figures of the system's own)."""
+    started; `roots` gives the pids of the system's units' root processes
+    (unit_threads; None or an empty list: no figures of the system's own)."""
 
     def __init__(self, history: Any, every: float = EVERY, root: Path = ROOT,
-                 groups: Callable[[], list[int]] | None = None) -> None:
+                 roots: Callable[[], list[int]] | None = None) -> None:
         self.history = history
         self.every = every
         self.root = root
-        self.groups = groups
+        self.roots = roots
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> bool:
         """Start sampling; False when there is nothing to sample: no pressure
-        figures from the kernel, and no units' figures (no process groups
-        given, or no schedstat: a kernel without CONFIG_SCHED_INFO)."""
-        if stalled_us(self.root / "cpu") is None and not (self.groups and schedstat_readable()):
+        figures from the kernel, and no units' figures (no roots given, or
+        no schedstat: a kernel without CONFIG_SCHED_INFO)."""
+        if stalled_us(self.root / "cpu") is None and not (self.roots and schedstat_readable()):
             return False
         self._thread = threading.Thread(target=self._run, name="pressure", daemon=True)
         self._thread.start()
@@ -122,10 +150,10 @@ class PressureSampler:
 
     def _threads(self) -> dict[int, tuple[int, int]] | None:
         try:
-            groups = set(self.groups() if self.groups else [])
+            roots = set(self.roots() if self.roots else [])
         except Exception:  # noqa: BLE001 - a runtime that cannot tell gives no figures
             return None
-        return group_threads(groups) if groups else None
+        return unit_threads(roots) if roots else None
 
     def _run(self) -> None:
         from chaos.history import Pressure

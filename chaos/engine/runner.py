@@ -107,9 +107,11 @@ class Runner:
             # interrupt came before _run's first step, which touched nothing.
             raise Interrupted(self._undone or "before the run changed anything") from None
 
-    def _unit_groups(self) -> list[int]:
-        """The process groups of the system's units, where the runtime knows
-        them (the local runtime: each unit leads its own); else none."""
+    def _unit_roots(self) -> list[int]:
+        """The pids of the system's units' root processes, where the runtime
+        knows them (the local runtime: each unit's process group leader; the
+        Docker runtime: each container's main process, when this machine's
+        /proc shows it); else none."""
         pid = getattr(self.runtime, "pid", None)
         if pid is None:
             return []
@@ -123,7 +125,7 @@ class Runner:
         # How starved the machine was, and what the system's own units paid
         # for it (chaos.engine.pressure; the second weighs latency fails:
         # chaos.checks._machine).
-        pressure = PressureSampler(self.history, groups=self._unit_groups)
+        pressure = PressureSampler(self.history, roots=self._unit_roots)
         load = None
         versions_read: threading.Thread | None = None
         replicas = None

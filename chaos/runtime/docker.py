@@ -25,6 +25,7 @@ from chaos.clients.http import Session
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.compose import run_compose
+from chaos.runtime.process import started_at
 from chaos.runtime.readiness import service_ready
 from chaos.spec.system import System
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
@@ -35,6 +36,31 @@ SERVICE_LABEL = "com.docker.compose.service"
 OUR_PROJECT = "io.flask-chaos.project"
 OUR_SERVICE = "io.flask-chaos.service"
 TOXIPROXY_START_TIMEOUT = 20.0
+# The engine records a container's start once its process runs, and /proc's
+# boot time is whole seconds: how much later than the process's start in
+# /proc the container's StartedAt may be (a busy engine is slow to record it).
+PID_START_SLACK = 5.0
+
+
+def _in_cgroup_of(pid: int, container_id: str) -> bool:
+    """Whether /proc shows `pid` in a cgroup named after the container
+    (/docker/<id>, docker-<id>.scope, libpod-<id>.scope)."""
+    try:
+        return container_id in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+
+
+def _when(stamp: str) -> float | None:
+    """Seconds since the epoch of the engine's RFC 3339 time (nanoseconds, Z)."""
+    import datetime
+
+    try:
+        head, _, frac = stamp.rstrip("Z").partition(".")
+        at = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.timezone.utc)
+        return at.timestamp() + (float(f"0.{frac.split('+')[0]}") if frac else 0.0)
+    except (ValueError, AttributeError):
+        return None
 
 
 class DockerRuntime:
@@ -56,6 +82,8 @@ class DockerRuntime:
         self._holders = _network_holders(self.compose_file)
         self._client = None
         self._http = Session()
+        self._pids: dict[str, tuple[int, float]] = {}  # unit: (pid, when /proc says it started)
+        self._pid_misses = 0
 
     # -- the protocol ---------------------------------------------------------
 
@@ -153,6 +181,33 @@ class DockerRuntime:
             return None
         state = c.attrs["State"]
         return f"{c.id[:12]}/{state['Pid']}/{state['StartedAt']}"
+
+    def pid(self, name: str) -> int | None:
+        """The pid of the unit's container's main process as this machine's
+        /proc shows it, while it runs: its processes are the unit's for the
+        run's CPU figures (chaos.engine.pressure). None when the engine runs
+        its containers out of this /proc's sight (a VM, another host, another
+        pid namespace): a pid is taken only when /proc shows a process that
+        started when the container did and is in a cgroup named after its
+        id, so another process that happens to have that number here is never counted. Asked once a second: the
+        engine is asked again only when the process it gave has ended."""
+        known = self._pids.get(name)
+        if known is not None and started_at(known[0]) == known[1]:
+            return known[0]
+        self._pids.pop(name, None)
+        if self._pid_misses >= 3:
+            return None  # the engine's pids are not this machine's: stop asking it every second
+        c = self._container(name)
+        if c is None or not c.attrs["State"]["Running"]:  # a paused one runs still: its threads wait, frozen
+            return None
+        pid, began = c.attrs["State"]["Pid"], _when(c.attrs["State"]["StartedAt"])
+        here = started_at(pid)
+        if here is None or began is None or not -1.0 <= began - here <= PID_START_SLACK or not _in_cgroup_of(pid, c.id):
+            self._pid_misses += 1
+            return None
+        self._pid_misses = 0
+        self._pids[name] = (pid, here)
+        return pid
 
     def container_id(self, name: str) -> str | None:
         """The full id of the unit's container, if it has one."""

@@ -43,6 +43,20 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def started_at(pid: int) -> float | None:
+    """When the process started, in seconds since the epoch (the boot time in
+    /proc/stat plus its start ticks), or None if there is no such process."""
+    ticks = start_ticks(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/stat", "rb") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return btime + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def state_letter(pid: int) -> str | None:
     """R, S, T (stopped), Z (zombie), ... or None for no such process.
 

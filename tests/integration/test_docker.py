@@ -146,6 +146,12 @@ def test_scenario_passes_on_docker_and_kills_only_what_it_says(scenario, nothing
     kills = [service_of(e) for e in seen if e["Action"] == "kill" and e["Actor"]["Attributes"].get("signal") == "9"]
     wanted = [f.service for f in load_scenario(ROOT / "scenarios" / f"{scenario}.yaml", system).faults if f.kind == "kill"]
     assert kills == wanted
+    # What the containers' own processes got of the machine, as on the local
+    # runtime (the checks weigh a latency fail by it): each container's main
+    # process and those under it, found in this machine's /proc.
+    (folder,) = [p for p in tmp_path.iterdir() if (p / "verdicts.json").exists()]
+    units = json.loads((folder / "verdicts.json").read_text())["machine"]["units"]
+    assert {"all", "before", "during", "after"} <= set(units) and all(units[k]["cores"] > 0.05 for k in ("before", "during", "after")), units
 
 
 @pytest.mark.long  # make test-long: make test keeps order-down on Docker (all eight units up), under 20 minutes

@@ -50,3 +50,20 @@ def runtime(docker_stack):
     for name in [TOXIPROXY, *docker_stack.system.services]:
         assert docker_stack.status(name) is Status.RUNNING, f"{name} is not running again after up()"
     return docker_stack
+
+
+def test_a_units_pid_is_its_containers_main_process_here_and_follows_a_restart(runtime):
+    """The run's CPU figures count each container's processes
+    (chaos.engine.pressure.unit_threads from runtime.pid): gunicorn's master
+    and its four workers for orders, found in this machine's /proc; after a
+    restart, the new process, never the old number."""
+    from chaos.engine.pressure import unit_threads
+
+    pid = runtime.pid("orders")
+    assert pid is not None and runtime.container_id("orders") in open(f"/proc/{pid}/cgroup").read()
+    threads = unit_threads({pid})
+    assert len(threads) >= 5 and pid in threads, threads
+    runtime.restart("orders")
+    again = runtime.pid("orders")
+    assert again is not None and again != pid
+    assert runtime.pid("redis") is not None and runtime.pid("redis") not in (pid, again)

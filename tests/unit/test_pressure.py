@@ -78,17 +78,17 @@ def test_the_units_figures_are_their_threads_cpu_and_wait_from_schedstat(tmp_pat
     import subprocess
     import sys
 
-    from chaos.engine.pressure import group_threads
+    from chaos.engine.pressure import unit_threads
 
     write(tmp_path, 0, 0)
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
     try:
         history = History()
-        sampler = PressureSampler(history, every=0.5, root=tmp_path, groups=lambda: [spinner.pid])
+        sampler = PressureSampler(history, every=0.5, root=tmp_path, roots=lambda: [spinner.pid])
         assert sampler.start()
         time.sleep(2.3)
         sampler.stop()
-        found = group_threads({spinner.pid})
+        found = unit_threads({spinner.pid})
         assert spinner.pid in found and os.getpid() not in found and found[spinner.pid][0] > 0
     finally:
         spinner.kill()
@@ -106,7 +106,7 @@ def test_the_units_figures_are_their_threads_cpu_and_wait_from_schedstat(tmp_pat
 def test_no_groups_no_units_figures(tmp_path):
     write(tmp_path, 0, 0)
     history = History()
-    sampler = PressureSampler(history, every=0.1, root=tmp_path, groups=lambda: [])
+    sampler = PressureSampler(history, every=0.1, root=tmp_path, roots=lambda: [])
     assert sampler.start()
     time.sleep(0.35)
     sampler.stop()
@@ -148,7 +148,7 @@ def test_without_pressure_files_the_units_figures_are_sampled_still(tmp_path):
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
     try:
         history = History()
-        sampler = PressureSampler(history, every=0.3, root=tmp_path / "none", groups=lambda: [spinner.pid])
+        sampler = PressureSampler(history, every=0.3, root=tmp_path / "none", roots=lambda: [spinner.pid])
         assert sampler.start()
         time.sleep(1.1)
         sampler.stop()
@@ -172,3 +172,30 @@ def test_no_schedstat_and_no_pressure_files_nothing_to_sample(tmp_path):
     (tmp_path / "self").mkdir()
     (tmp_path / "self" / "schedstat").write_text("1 2\n")  # not the three fields
     assert not schedstat_readable(tmp_path)
+
+
+def test_a_units_threads_are_those_of_its_root_its_group_and_what_descends_from_it(tmp_path):
+    """As a container's main process and what runs under it (its own process
+    groups or not), or a local unit's process group."""
+    from chaos.engine.pressure import unit_threads
+
+    def proc(pid: int, ppid: int, pgrp: int, tids=()) -> None:
+        folder = tmp_path / str(pid)
+        (folder / "task").mkdir(parents=True)
+        (folder / "stat").write_text(f"{pid} (a (b) c) S {ppid} {pgrp} {pgrp} 0 -1\n")
+        for tid in (pid, *tids):
+            (folder / "task" / str(tid)).mkdir()
+            (folder / "task" / str(tid) / "schedstat").write_text(f"{tid * 10} {tid} 5\n")
+
+    proc(1, 0, 1)
+    proc(100, 1, 100)              # a container's main process
+    proc(101, 100, 101, (102,))    # its child in a group of its own, two threads
+    proc(103, 101, 103)            # and a grandchild
+    proc(200, 1, 200)              # a local unit's leader
+    proc(201, 1, 200)              # in its group, parent gone (re-parented to init)
+    proc(300, 1, 300)              # someone else's
+    proc(301, 300, 300)
+    (tmp_path / "self").mkdir()    # not a pid
+    assert sorted(unit_threads({100, 200}, tmp_path)) == [100, 101, 102, 103, 200, 201]
+    assert unit_threads({100}, tmp_path)[102] == (1020, 102)
+    assert unit_threads({999}, tmp_path) == {}
