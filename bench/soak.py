@@ -140,6 +140,10 @@ def run_nightly(cmd: list[str]) -> tuple[int, str]:
         raise
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("scenarios", nargs="*", help="default: every scenario")
@@ -153,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     if kinds - {"cpu", "disk"}:
         p.error(f"unknown hog {', '.join(sorted(kinds - {'cpu', 'disk'}))} (known: cpu, disk)")
     out = args.reports / f"{time.strftime('%Y%m%d-%H%M%S')}-breakers-{args.breakers}"
+    # SIGTERM (a CI job cancelled, `kill`) takes Ctrl-C's path: the hogs and
+    # the nightly live in sessions of their own, and would outlive this
+    # process if it simply died.
+    signal.signal(signal.SIGTERM, _interrupt)
     hogs = start_hogs(kinds, args.cpu, ROOT / ".chaos" / "soak")
     began = time.time()
     interrupted = False
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsoak: {cut}{args.repeat} repeats, breakers {args.breakers}, under {hog_words}; {time.time() - began:.0f} s; "
           f"nightly in {summaries[-1].parent}\n")
     print("\n".join(table(summary)))
-    return 130 if interrupted else 0 if summary["passed"] else 1
+    return 130 if interrupted or summary.get("interrupted") else 0 if summary["passed"] else 1
 
 
 if __name__ == "__main__":

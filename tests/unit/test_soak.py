@@ -90,3 +90,58 @@ def test_an_interrupted_soak_prints_the_runs_it_did_and_exits_130(tmp_path, monk
     printed = capsys.readouterr().out
     assert "soak: INTERRUPTED after 1 of 26 runs; 2 repeats" in printed
     assert "order-down" in printed and "every check of every run passed" in printed
+
+
+def test_a_soak_stopped_with_sigterm_stops_its_nightly_and_hogs_and_shows_what_ran(tmp_path):
+    """A CI job's cancel, or `kill`: the nightly and the hogs live in sessions
+    of their own, so a soak that simply died left them running. SIGTERM
+    takes Ctrl-C's path: the nightly is interrupted and waited for, the hogs
+    are stopped, the runs done are shown, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    ready, stopped = tmp_path / "ready", tmp_path / "stopped"
+    fake = tmp_path / "fake_nightly.py"  # writes a summary and waits, as a nightly between runs
+    fake.write_text(
+        "import json, pathlib, signal, sys, time\n"
+        "out = pathlib.Path(sys.argv[sys.argv.index('--reports') + 1]) / 'nightly' / '20261202-120000'\n"
+        "def stop(*_):\n"
+        "    out.mkdir(parents=True)\n"
+        "    (out / 'summary.json').write_text(json.dumps({'interrupted': 'after 1 of 20 runs', 'passed': False,\n"
+        "        'scenarios': {'order-down': {'status': 'pass', 'runs': [{'repeat': 1, 'status': 'pass', 'verdicts': [], 'error': ''}]}}}))\n"
+        f"    pathlib.Path({str(stopped)!r}).write_text('rolled back')\n"
+        "    sys.exit(130)\n"
+        "signal.signal(signal.SIGINT, stop)\n"
+        f"pathlib.Path({str(ready)!r}).write_text('up')\n"
+        "time.sleep(60)\n")
+    driver = (
+        "import sys, bench.soak as soak\n"
+        "real = soak.run_nightly\n"
+        f"soak.run_nightly = lambda cmd: real([sys.executable, {str(fake)!r}, *cmd[cmd.index('nightly') + 1:]])\n"
+        f"sys.exit(soak.main(['--hogs', 'cpu', '--repeat', '1', '--reports', {str(tmp_path / 'reports')!r}]))\n")
+    soak = subprocess.Popen([sys.executable, "-c", driver], cwd=root, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists()
+    hogs = subprocess.run(["pgrep", "-P", str(soak.pid), "-f", "while True: pass"], capture_output=True, text=True).stdout.split()
+    assert len(hogs) == 1, hogs  # the one CPU hog asked for, a child of the soak
+    soak.send_signal(signal.SIGTERM)
+    out, _ = soak.communicate(timeout=30)
+    left = []
+    for pid in hogs:
+        try:
+            os.kill(int(pid), signal.SIGKILL)  # one left running fails the test below, and is stopped here
+            left.append(pid)
+        except ProcessLookupError:
+            pass
+    subprocess.run(["pkill", "-f", str(fake)])
+    assert soak.returncode == 130, out
+    assert stopped.read_text() == "rolled back"
+    assert "soak: INTERRUPTED after 1 of 20 runs" in out and "order-down" in out
+    assert not left, f"hogs left running: {left}"
