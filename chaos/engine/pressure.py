@@ -170,6 +170,7 @@ class PressureSampler:
             if threads is not None and threads2 is not None and read2 > read:
                 ran, waited = _spent(threads, threads2)
                 run, wait = round(ran / (read2 - read), 3), round(waited / (read2 - read), 3)
-            if span > 0 and (share(cpu, cpu2) is not None or run is not None):
-                self.history.append(Pressure(time.time(), round(span, 3), share(cpu, cpu2), share(io, io2), run, wait))
+            stalled = share(cpu, cpu2) if span > 0 else None
+            if span > 0 and (stalled is not None or run is not None):
+                self.history.append(Pressure(time.time(), round(span, 3), stalled, share(io, io2), run, wait))
             cpu, io, then, threads, read = cpu2, io2, now, threads2, read2

@@ -25,7 +25,7 @@ from chaos.clients.http import Session
 from chaos.errors import SetupError
 from chaos.runtime import TOXIPROXY, Status
 from chaos.runtime.compose import run_compose
-from chaos.runtime.process import started_at
+from chaos.runtime.process import start_ticks, started_at
 from chaos.runtime.readiness import service_ready
 from chaos.spec.system import System
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
@@ -82,7 +82,7 @@ class DockerRuntime:
         self._holders = _network_holders(self.compose_file)
         self._client = None
         self._http = Session()
-        self._pids: dict[str, tuple[int, float]] = {}  # unit: (pid, when /proc says it started)
+        self._pids: dict[str, tuple[int, int]] = {}  # unit: (pid, its start ticks in /proc)
         self._pid_misses = 0
 
     # -- the protocol ---------------------------------------------------------
@@ -192,7 +192,7 @@ class DockerRuntime:
         id, so another process that happens to have that number here is never counted. Asked once a second: the
         engine is asked again only when the process it gave has ended."""
         known = self._pids.get(name)
-        if known is not None and started_at(known[0]) == known[1]:
+        if known is not None and start_ticks(known[0]) == known[1]:  # the same process still: one read of its stat
             return known[0]
         self._pids.pop(name, None)
         if self._pid_misses >= 3:
@@ -205,8 +205,11 @@ class DockerRuntime:
         if here is None or began is None or not -1.0 <= began - here <= PID_START_SLACK or not _in_cgroup_of(pid, c.id):
             self._pid_misses += 1
             return None
+        ticks = start_ticks(pid)
+        if ticks is None:
+            return None  # ended since
         self._pid_misses = 0
-        self._pids[name] = (pid, here)
+        self._pids[name] = (pid, ticks)
         return pid
 
     def container_id(self, name: str) -> str | None:
