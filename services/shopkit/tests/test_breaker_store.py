@@ -220,6 +220,65 @@ def test_redis_back_is_the_truth_again(redis_url, start_redis):
         server.wait()
 
 
+def test_a_slow_store_costs_each_worker_one_timeout_not_one_a_second(redis_url):
+    """Redis frozen (every answer late, as `redis-slow` makes it): the call that
+    finds out waits out the socket timeout, and no call after it waits while
+    the store stays slow; a probe of the worker's own, not a request, asks
+    again. When calls asked again themselves, one call a second waited 0.25 s."""
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    b = worker(redis_url)
+    assert b.call(ok) == "ok" and b._state_storage.shared  # noqa: SLF001
+    (pid,) = [int(p) for p in subprocess.run(["pgrep", "-f", f"redis-server 127.0.0.1:{port}"], capture_output=True,
+                                               text=True).stdout.split()]
+    os.kill(pid, signal.SIGSTOP)
+    slow: list[float] = []
+    try:
+        until = time.monotonic() + 3.5
+        while time.monotonic() < until:
+            began = time.monotonic()
+            assert b.call(ok) == "ok"
+            if (took := time.monotonic() - began) > 0.15:
+                slow.append(round(took, 3))
+            time.sleep(0.02)
+        assert not b._state_storage.shared  # noqa: SLF001
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert len(slow) == 1, f"calls that waited for the frozen store: {slow}"
+    deadline = time.monotonic() + breaker_store.RETRY_AFTER + 1.5
+    while not b._state_storage.shared and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.05)
+    assert b._state_storage.shared, "the probe did not find the store back"  # noqa: SLF001
+    assert b.call(ok) == "ok"
+
+
+def test_a_forked_worker_probes_for_itself(redis_url, free_port):
+    """A worker forked while its store is away inherits "away" but not the
+    parent's probe thread: it starts its own, and finds the store back."""
+    storage = breaker_store.make_storage({"BREAKER_STORAGE": "redis", "SERVICE_NAME": "gateway"}, "orders",
+                                         redis_client(f"redis://127.0.0.1:{free_port()}/0"))
+    assert not storage.shared  # the dead store, found at start
+    storage._redis = redis_client(redis_url)  # noqa: SLF001 - the store "comes back" where the child will look
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        ok_ = False
+        try:
+            storage.state  # noqa: B018 - a guarded call's read: starts this process's probe
+            deadline = time.monotonic() + breaker_store.RETRY_AFTER + 2.0
+            while not storage.shared and time.monotonic() < deadline:
+                time.sleep(0.05)
+            ok_ = storage.shared and storage._probe[0] == os.getpid()  # noqa: SLF001
+        finally:
+            os.write(write, b"1" if ok_ else b"0")
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"1"
+    finally:
+        os.close(read)
+        os.waitpid(child, 0)
+
+
 def test_the_agent_reports_and_logs_the_shared_state(redis_url):
     """What worker b's agent sees once worker a opened the breaker: the
     snapshot reads the store; a poll tells b's listeners without a call."""
