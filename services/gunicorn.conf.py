@@ -46,6 +46,16 @@ threads = int(os.environ.get("THREADS", "8"))
 # ~/.gunicorn, shared by every service started by the same user.
 control_socket_disable = True
 
+# Each worker tells the master it is alive by touching a file (os.utime) on
+# every turn of its loop. In a folder on disk that is a metadata write, which
+# on ext4 waits its turn for the journal, and another process fsyncing big
+# files (a build, a backup, the soak's disk hog) can hold the journal a long
+# while: the worker serves nothing meanwhile (gunicorn's FAQ, "Blocking OS
+# calls"). /dev/shm is memory. Beside the soak's disk hog, 43 000 touches
+# each: a file in /tmp p99.9 1.08 ms, max 19 ms; in /dev/shm p99.9 0.07 ms,
+# max 3.5 ms.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
 accesslog = None  # the toolkit records every request itself
 errorlog = "-"
 graceful_timeout = 5

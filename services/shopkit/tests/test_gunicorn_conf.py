@@ -87,6 +87,11 @@ def test_gunicorn_serves_a_service_on_localhost_with_four_workers(tmp_path) -> N
             first = wait_for_worker(port, process, log)
         assert sorted(child_pids(process.pid)) == sorted(first["worker_pids"]) and len(first["worker_pids"]) == 4
         assert first["pid"] in first["worker_pids"]
+        # Each worker's heartbeat file is in memory, not on a disk a busy neighbour holds up.
+        for pid in first["worker_pids"]:
+            targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            heartbeats = [t for t in targets if "wgunicorn-" in t]
+            assert heartbeats and all(t.startswith("/dev/shm/") for t in heartbeats), targets
         assert f"Listening at: {base}" in log.read_text()
         assert "gthread" in log.read_text()
         assert not (tmp_path / ".gunicorn").exists()
