@@ -30,6 +30,10 @@ class ToxiproxySpec(Model):
     url: str = "http://127.0.0.1:8474"
     command: list[str] = Field(min_length=1)
     proxies: str = Field(description="path of the proxy list, relative to the system file")
+    env: dict[str, str] = Field(
+        default={},
+        description="environment of the Toxiproxy the local runtime starts, over its default LOG_LEVEL=error",
+    )
 
 
 class FallbackSpec(Model):

@@ -73,26 +73,34 @@ def toxiproxy_binary() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def toxiproxy_url() -> Iterator[str]:
-    """A real Toxiproxy server of our own on a free port, stopped by its pid afterwards."""
+def start_toxiproxy(output: int = subprocess.DEVNULL, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A real Toxiproxy server of our own on a free port, its output to
+    `output`, answering: the process and its URL. The caller stops it."""
     port = free_port()
     proc = subprocess.Popen(
         [toxiproxy_binary(), "-host", "127.0.0.1", "-port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
+        env=None if env is None else {**os.environ, **env},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
     while True:
         try:
             requests.get(url + "/version", timeout=0.5)
-            break
+            return proc, url
         except requests.RequestException:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 pytest.fail("Toxiproxy did not start")
             time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_url() -> Iterator[str]:
+    """A real Toxiproxy server of our own on a free port, stopped by its pid afterwards."""
+    proc, url = start_toxiproxy()
     yield url
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)

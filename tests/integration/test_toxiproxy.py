@@ -1,7 +1,9 @@
 """Our Toxiproxy adapter against the real server, and toxiproxy-python seeing
 the same proxies and toxics (for users who script with it)."""
 
+import os
 import socket
+import subprocess
 import time
 
 import pytest
@@ -11,7 +13,7 @@ from toxiproxy.api import APIConsumer
 
 from chaos.clients.toxiproxy import Toxiproxy, ToxiproxyError
 
-from .conftest import free_port, populate_on_free_ports
+from .conftest import free_port, populate_on_free_ports, start_toxiproxy
 
 
 @pytest.fixture
@@ -101,3 +103,45 @@ def test_toxiproxy_python_sees_the_same_proxies_and_toxics(proxy, toxiproxy_url)
         assert timed_get(url) >= 0.07
     finally:
         APIConsumer.host, APIConsumer.port = old
+
+
+def _stalled_log_toxiproxy(env: dict[str, str]) -> tuple[subprocess.Popen, str, int]:
+    """A Toxiproxy whose stdout is a pipe nobody reads: a log write that
+    cannot go through, as a write to a file can wait on a busy disk's
+    journal. Returns it, its URL and the read end of the pipe (kept open)."""
+    read_end, write_end = os.pipe()
+    try:
+        proc, url = start_toxiproxy(write_end, env)
+    finally:
+        os.close(write_end)
+    return proc, url, read_end
+
+
+@pytest.mark.parametrize("quiet", [True, False], ids=["the-runtime's-level", "toxiproxy's-default"])
+def test_a_log_write_that_waits_stops_toxiproxy_accepting_unless_it_logs_errors_only(quiet, hello_server):
+    """Why the local runtime starts Toxiproxy at LOG_LEVEL=error
+    (chaos/runtime/local.py, TOXIPROXY_ENV): at its own default it writes a
+    log line before it connects a client to the upstream, so while a write
+    waits, no new connection through any proxy is served."""
+    from chaos.runtime.local import TOXIPROXY_ENV
+
+    env = TOXIPROXY_ENV if quiet else {"LOG_LEVEL": "trace"}  # trace: its own default
+    proc, url, read_end = _stalled_log_toxiproxy(env)
+    try:
+        (placed,) = populate_on_free_ports(Toxiproxy(url), [{"name": "p", "upstream": hello_server, "enabled": True}])
+        served = 0
+        for _ in range(600):  # 600 new connections: far more log than a pipe holds (64 KiB)
+            try:
+                with requests.Session() as fresh:
+                    assert fresh.get(f"http://{placed['listen']}/", timeout=2).text == "hello"
+                served += 1
+            except requests.Timeout:
+                break
+        if quiet:
+            assert served == 600
+        else:
+            assert 0 < served < 600, served  # it served until the pipe filled, then stopped
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(read_end)

@@ -92,3 +92,16 @@ def test_the_docker_runtime_asks_the_published_port_of_a_tcp_unit(tmp_path, list
     assert runtime._answers("store")  # noqa: SLF001
     runtime.system = load_system(write(tmp_path, closed_port()))
     assert not runtime._answers("store")  # noqa: SLF001
+
+
+def test_toxiproxy_starts_quiet_unless_the_system_file_says_otherwise(tmp_path):
+    """At trace level (its default) Toxiproxy writes a line to its log file for
+    every connection it accepts, from the goroutine that accepts (see
+    chaos/runtime/local.py, TOXIPROXY_ENV)."""
+    runtime = LocalRuntime(load_system(write(tmp_path, 6379)), tmp_path / "state")
+    assert runtime._units["toxiproxy"].env == {"LOG_LEVEL": "error"}  # noqa: SLF001
+    path = write(tmp_path, 6379)
+    path.write_text(path.read_text().replace(
+        "proxies: proxies.json}", "proxies: proxies.json, env: {LOG_LEVEL: debug, HOME: /x}}"))
+    runtime = LocalRuntime(load_system(path), tmp_path / "state")
+    assert runtime._units["toxiproxy"].env == {"LOG_LEVEL": "debug", "HOME": "/x"}  # noqa: SLF001
