@@ -108,6 +108,35 @@ def test_containment_ends_where_undoing_the_fault_began(system):
     assert CONTAIN.evaluate(acting, system).status == "fail"
 
 
+def test_containment_counts_a_request_in_flight_when_undoing_began_only_up_to_then(system):
+    """Seen in a soak (pause-orders): user reads sent in the last 80 ms before
+    orders was resumed were answered in 116-329 ms, while orders worked off
+    the backlog of its 8 s frozen, against 10-90 ms all through the fault.
+    Only the time a request waited while the fault acted is the fault's."""
+    import dataclasses
+
+    from chaos.history import History, Request
+
+    from .histories import T0
+
+    def caught_by_the_undo(e):
+        if isinstance(e, Request) and e.route == "user" and T0 + 15.8 <= e.t_start < T0 + 16.0:
+            return dataclasses.replace(e, t_end=T0 + 16.5)
+        return e
+
+    v = CONTAIN.evaluate(History([caught_by_the_undo(e) for e in run(reverting_from=16.0)]), system)
+    assert v.status == "pass", v.evidence
+    assert "still unanswered when undoing the fault began, counted up to then" in v.evidence, v.evidence
+    # Slow while the fault acted, in flight at the undo or not: the fault's.
+    def slow_to_the_end(e):
+        if isinstance(e, Request) and e.route == "user" and T0 + 13.0 <= e.t_start < T0 + 16.0:
+            return dataclasses.replace(e, t_end=max(e.t_end, e.t_start + 0.6))
+        return e
+
+    v = CONTAIN.evaluate(History([slow_to_the_end(e) for e in run(reverting_from=16.0)]), system)
+    assert v.status == "fail" and "p99 600 ms" in v.evidence, v.evidence
+
+
 def test_containment_takes_the_machines_slow_moments_after_the_fault_into_its_latency_baseline(system):
     """Seen in a soak on a host twice as slow as usual: cascade's user reads
     at a p99 of 183 ms before the fault, 734 ms during and 483 ms after it,
