@@ -28,15 +28,15 @@ def test_slow_users_time_out_then_the_breaker_fails_fast(make_gateway, serve, fa
         assert response.status_code == 503
         assert response.json == {"error": "users unavailable", "reason": "timeout", "breaker": "users"}
         assert_fallback(response, "users", "timeout")
-        assert elapsed < 0.6
+        assert elapsed < 0.9  # cut off by the read timeout, not served after the 1 s delay
 
     response, elapsed = timed_get(client, "/api/users/1")
     assert response.status_code == 503
     assert response.json["reason"] == "breaker-open"
     assert_fallback(response, "users", "breaker-open")
-    # Fast: no call made, so well under the read timeout (0.2 s) it would
-    # otherwise wait. Not a tighter figure: a busy CI machine took 0.13 s.
-    assert elapsed < READ_TIMEOUT / 2
+    # Fast: no call made, so under the read timeout (0.2 s) it would otherwise
+    # wait. Not a tighter figure: a busy CI machine took 0.13 s.
+    assert elapsed < READ_TIMEOUT
 
     transitions = client.get("/_chaos/breakers/transitions?after=0").json["transitions"]
     assert [(t["breaker"], t["from"], t["to"]) for t in transitions] == [("users", "closed", "open")]
@@ -54,7 +54,7 @@ def test_profile_degrades_when_orders_is_slow(make_gateway, serve, fake_app, use
     response, elapsed = timed_get(client, "/api/users/1/profile")
     assert (response.status_code, response.json["degraded"]) == (200, True)
     assert_fallback(response, "orders", "breaker-open")
-    assert elapsed < READ_TIMEOUT / 2  # as above
+    assert elapsed < READ_TIMEOUT  # as above
 
 
 def test_profile_without_users_is_503(make_gateway, refused_url, orders_url) -> None:

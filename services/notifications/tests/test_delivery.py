@@ -85,4 +85,4 @@ def test_an_unreachable_sink_opens_the_breaker_and_retries_back_off(tmp_path) ->
     began = time.monotonic()
     with pytest.raises(SendFailed, match="breaker-open"):
         delivery.send(**MESSAGE)
-    assert time.monotonic() - began < 0.05
+    assert time.monotonic() - began < 0.25  # refused at once: no connection tried, no back-off waited

@@ -78,7 +78,7 @@ def test_5xx_is_a_failure_and_trips_the_breaker(serve, fake_app, connect, app) -
     assert [reason_of(client) for _ in range(3)] == ["upstream-5xx"] * 3
     began = time.perf_counter()
     assert reason_of(client) == "breaker-open"
-    assert time.perf_counter() - began < 0.02
+    assert time.perf_counter() - began < 0.2  # refused at once: the reason above says no call went out
     inventory = described(app)
     assert inventory["state"] == "open"
     assert inventory["failures_by_reason"] == {"upstream-5xx": 3}

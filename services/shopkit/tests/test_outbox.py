@@ -110,10 +110,13 @@ def test_a_forked_worker_relays_with_its_own_publisher_and_the_forking_process_s
     pid = os.fork()
     if pid == 0:  # the worker: its relay thread publishes a new row, with a publisher of its own
         users_app.test_client().post("/users", json={"name": "Ann", "email": "ann@example.test"})
+        def relayed() -> bool:  # its own publisher was built and the row is marked sent
+            return (made / str(os.getpid())).exists() and rows(users_app)[0][3] is not None
+
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (made / str(os.getpid())).exists():
+        while time.monotonic() < deadline and not relayed():
             time.sleep(0.05)
-        os._exit(0 if (made / str(os.getpid())).exists() else 1)
+        os._exit(0 if relayed() else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     relay._thread.join(timeout=2)
