@@ -195,13 +195,24 @@ def test_two_runs_side_by_side_on_one_machine_both_pass(tmp_path, system):
     assert "every port +" not in outs["order-down"]
 
 
-def test_a_scenario_asking_more_than_the_machine_can_take_says_load_not_delivered(tmp_path):
+@pytest.mark.parametrize("max_lag", [None, "2ms"], ids=["default-bound", "bound-2ms"])
+def test_a_scenario_asking_more_than_the_machine_can_take_says_load_not_delivered(tmp_path, max_lag):
     """1000 req/s of the shop's mix is more than this machine serves: the run
     exits 1 and every check that judges the load's latency or success says
     UNKNOWN, naming asked against delivered, instead of judging the system by
-    load it never got (the same at 30 req/s passes: order-down above)."""
+    load it never got (the same at 30 req/s passes: order-down above).
+
+    The generator runs at a higher priority in a session of its own, and now
+    and then it does keep time at 1000 req/s beside the shop (a CI run:
+    999.96 req/s delivered, lag p99 87 ms against the 100 ms bound). Then
+    the load was delivered, and the shop's own collapse under it is judged:
+    the run must still exit 1 on a failed check, and no verdict may claim
+    the load was short. With the scenario's own bound on the lag at 2 ms
+    (its p50 alone is about 1 ms at this rate) the run says "load not
+    delivered" every time: the same overload, judged by a stricter bound."""
+    rate = 1000
     text = (ROOT / "scenarios" / "order-down.yaml").read_text()
-    text = text.replace("name: order-down", "name: order-down-1000").replace("rate: 30", "rate: 1000")
+    text = text.replace("name: order-down", "name: order-down-1000").replace("rate: 30", f"rate: {rate}" + (f"\n  max_lag: {max_lag}" if max_lag else ""))
     # Short: every second of overload is a thousand requests to send, time out, record and read back.
     text = text.replace("duration: 30s", "duration: 7s").replace("at: 8s", "at: 2s").replace("duration: 10s", "duration: 3s")
     path = tmp_path / "order-down-1000.yaml"
@@ -209,14 +220,23 @@ def test_a_scenario_asking_more_than_the_machine_can_take_says_load_not_delivere
     result = chaos("run", str(path), "--reports", str(tmp_path / "reports"))
     assert result.returncode == 1, result.stdout + result.stderr
     found = verdicts(tmp_path / "reports")
+    (run_dir,) = list((tmp_path / "reports").iterdir())
+    load = json.loads((run_dir / "verdicts.json").read_text())["load"]
+    assert load["asked"] == rate
     judged_by_load = ["breaker gateway->orders opens within 3 s", "gateway->orders fails fast", "unaffected routes contained"]
+    if max_lag is None and load["delivered_ok"]:  # the generator kept time: its own figures say so
+        assert load["delivered"] >= 0.95 * rate and load["lag_p99"] <= load["max_lag"], load
+        assert not any(v["evidence"].startswith("load not delivered") for v in found.values()), found
+        assert "fail" in {v["status"] for v in found.values()}, found  # the overload is not silent
+        return
+    assert load["delivered"] < 0.95 * rate or load["lag_p99"] > load["max_lag"], load
     for title in judged_by_load:
         assert found[title]["status"] == "unknown", found[title]
-        assert found[title]["evidence"].startswith("load not delivered: asked 1000 req/s, delivered "), found[title]["evidence"]
+        assert found[title]["evidence"].startswith(f"load not delivered: asked {rate} req/s, delivered "), found[title]["evidence"]
     assert "fail" not in {v["status"] for t, v in found.items() if t in judged_by_load}
     # Trials under the overload can time out and reopen the breaker: that fail
     # would be the load's own (chaos.checks.LoadCanFail), so it is unknown.
     recovers = found["breaker gateway->orders recovers"]
     assert recovers["status"] != "fail", recovers
     if recovers["status"] == "unknown" and "otherwise" in recovers.get("figures", {}):
-        assert recovers["evidence"].startswith("load not delivered: asked 1000 req/s"), recovers
+        assert recovers["evidence"].startswith(f"load not delivered: asked {rate} req/s"), recovers
