@@ -133,17 +133,25 @@ class LocalRuntime:
         # Our own keep-alive connections first: gunicorn's graceful stop waits
         # for open connections, and health checks leave one to every service.
         self._http.close()
-        # All at once: each unit's graceful shutdown takes a moment, and
-        # waiting for them in turn would add those moments up.
+        # All at once, in two waves: each unit's graceful shutdown takes a
+        # moment, and waiting for them in turn would add those moments up.
+        # But what the services hold connections to (Toxiproxy, and the units
+        # with no HTTP health: databases, brokers) goes second, once the
+        # services are gone: a service that loses its broker while it stops
+        # tries to reconnect first. The shop's Celery worker did, in half the
+        # cold runs: its stop took 1.1 s instead of 0.2 (kombu's retry waits
+        # in whole seconds), where the second wave takes 0.02-0.1 s.
         records = [r for r in self._records().values() if is_ours(r)]
-        for record in records:
-            signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
-            signal_group(record, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE
-        for record in records:
-            if not wait_gone(record, max(0.0, deadline - time.monotonic())):
-                signal_group(record, signal.SIGKILL)
-                wait_gone(record, 5.0)
+        last = [r for r in records if self._held(r.name)]
+        for wave in ([r for r in records if r not in last], last):
+            for record in wave:
+                signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
+                signal_group(record, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE
+            for record in wave:
+                if not wait_gone(record, max(0.0, deadline - time.monotonic())):
+                    signal_group(record, signal.SIGKILL)
+                    wait_gone(record, 5.0)
         for name in list(self._units):
             self._forget(name)
         reap_launchers()
@@ -155,6 +163,12 @@ class LocalRuntime:
 
     def start(self, name: str) -> None:
         self._wait_ready(*self._spawn(name))
+
+    def _held(self, name: str) -> bool:
+        """Whether the services hold connections to the unit: Toxiproxy, and a
+        unit with no HTTP health (a database, a broker), as the system file says."""
+        spec = self.system.services.get(name)
+        return name == TOXIPROXY or (spec is not None and spec.health == "tcp")
 
     def _preload(self, unit: Unit) -> list[str]:
         """The modules to preload for the unit: its own preload, else local.preload."""
