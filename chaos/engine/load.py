@@ -44,8 +44,8 @@ from typing import Any
 import aiohttp
 import uvloop
 
-from chaos.history import History, LoadDelivery, Request
-from chaos.history.queries import delivery_of
+from chaos.history import History, LoadDelivery, LoadSending, Request
+from chaos.history.queries import delivery_of, percentile
 from chaos.spec.system import RouteSpec, System
 
 _VAR = re.compile(r"{(\w+)}")
@@ -61,6 +61,7 @@ DEFAULT_MAX_LAG = 0.1  # seconds of schedule lag p99 beyond which load was not d
 KEEPS_TIME_UP_TO = 1500.0
 
 LOAD_NICE = -5
+SENDING_EVERY = 0.5  # seconds between the LoadSending records of a running load
 
 
 def _prefer_this_thread() -> None:
@@ -96,6 +97,7 @@ class LoadGenerator:
         self._sent = 0
         self._not_sent = 0
         self._lags: list[float] = []
+        self._lags_told = 0  # how many of _lags the last LoadSending covered
         self._started_at = 0.0
         self._stopped_at = 0.0  # when the schedule stopped: the end of the delivery window
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -187,8 +189,22 @@ class LoadGenerator:
                 task.add_done_callback(tasks.discard)
             loop.call_soon(tick)
 
+        def sending() -> None:
+            assert self._stopping is not None
+            if not self._stopping.is_set():
+                self._record_sending()
+                loop.call_later(SENDING_EVERY, sending)
+
         tick()
+        loop.call_later(SENDING_EVERY, sending)
         await self._stopping.wait()
+
+    def _record_sending(self) -> None:
+        """What was sent so far, before any of it answered (LoadSending)."""
+        lags = self._lags[self._lags_told:]
+        self._lags_told += len(lags)
+        self.history.append(LoadSending(time.time(), self._sent, self._not_sent, self._in_flight,
+                                        round(percentile(lags, 99), 6) if lags else None))
 
     async def _send(self, session: aiohttp.ClientSession, route: str, path: str, body: Any, due: float, attempt: int = 1) -> None:
         try:

@@ -221,6 +221,27 @@ class LoadDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadSending:
+    """While load runs, every half second: what the generator has sent so far,
+    whether or not anything answered. Records of requests (Request) come only
+    once a request ends, so a system slower than the live view's window would
+    look as if nothing were sent; these say what was.
+
+    `sent` and `not_sent` count first attempts since load start, as in
+    LoadDelivery; `in_flight` the requests waiting for an answer at `at`;
+    `lag_p99` the schedule lag p99 of the first attempts started since the
+    previous record (None if none), in seconds.
+    """
+
+    at: float
+    sent: int
+    not_sent: int
+    in_flight: int
+    lag_p99: float | None
+    kind: str = "load-sending"
+
+
+@dataclass(frozen=True, slots=True)
 class Pressure:
     """How starved the machine was over the `interval` seconds before `at`:
     the share of that time in which some runnable task waited for a CPU
@@ -241,13 +262,13 @@ class Pressure:
 
 
 Event = (Request | Transition | BreakerInfo | BreakerStats | WorkerViews | Observation | FaultEvent | Replica | ReadBack | SinkRead
-         | Mark | LoadDelivery | Pressure)
+         | Mark | LoadDelivery | LoadSending | Pressure)
 E = TypeVar("E", Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, Replica, ReadBack, SinkRead,
-            Mark, LoadDelivery, Pressure)
+            Mark, LoadDelivery, LoadSending, Pressure)
 # With slots=True, `Request.kind` is the slot descriptor, not the default: read the field.
 _TYPES: dict[str, type] = {t.__dataclass_fields__["kind"].default: t  # type: ignore[attr-defined]
                            for t in (Request, Transition, BreakerInfo, BreakerStats, WorkerViews, Observation, FaultEvent, Replica,
-                                      ReadBack, SinkRead, Mark, LoadDelivery, Pressure)}
+                                      ReadBack, SinkRead, Mark, LoadDelivery, LoadSending, Pressure)}
 
 
 @functools.cache

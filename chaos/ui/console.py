@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -9,7 +10,7 @@ from typing import TextIO
 
 from chaos.checks import Verdict, tally
 from chaos.history.queries import asked_rate, duration, ms, percentile, started_in
-from chaos.history import History, Request
+from chaos.history import History, LoadSending, Request
 
 _COLOURS = {"pass": "32", "fail": "31", "unknown": "33", "fault": "35", "breaker": "36", "load": "2", "setup": "2"}
 
@@ -65,10 +66,38 @@ class Console:
 
 
 def delivery_now(history: History, now: float, window: float) -> str:
-    """'sent 30.0 of 30 req/s, lag p99 1 ms': what the generator started in the
-    last `window` seconds against what was asked, so a lagging generator shows
-    while it lags, not only in the verdicts."""
-    started = started_in(history, now - window, now)
+    """'sent 30.0 of 30 req/s, lag p99 1 ms, 1 in flight': what the generator
+    started in the last `window` seconds against what was asked, so a lagging
+    generator shows while it lags, not only in the verdicts.
+
+    From the generator's own LoadSending records when there are any (the lag
+    is then the worst half-second's p99): a request is recorded only once it
+    ends, and a system slower than `window` would otherwise look as if
+    nothing were sent (order-down at 1000 req/s showed "sent 0.0 of 1000
+    req/s" while 960 a second went out)."""
     asked = asked_rate(history)
-    lag = percentile([r.t_start - r.t_sched for r in started], 99)
-    return f"sent {len(started) / window:.1f}" + (f" of {asked:g}" if asked is not None else "") + f" req/s, lag p99 {duration(lag)}"
+    of = f" of {asked:g}" if asked is not None else ""
+    sending = [s for s in history.of(LoadSending) if s.at <= now]
+    recent = [s for s in sending if s.at > now - window]
+    if not recent:
+        started = started_in(history, now - window, now)
+        lag = percentile([r.t_start - r.t_sched for r in started], 99)
+        return f"sent {len(started) / window:.1f}{of} req/s, lag p99 {duration(lag)}"
+    before = [s for s in sending if s.at <= now - window]
+    start = history.mark("load-start")
+    if before:
+        base = (before[-1].at, before[-1].sent, before[-1].not_sent)
+    elif start is not None and start.at < recent[-1].at:
+        base = (start.at, 0, 0)
+    else:
+        base = (recent[0].at, recent[0].sent, recent[0].not_sent)
+    last = recent[-1]
+    span = last.at - base[0]
+    if span <= 0:
+        return f"sent {last.sent} so far, {last.in_flight} in flight"
+    lags = [s.lag_p99 for s in recent if s.lag_p99 is not None]
+    text = (f"sent {(last.sent - base[1]) / span:.1f}{of} req/s, lag p99 {duration(max(lags) if lags else math.nan)}, "
+            f"{last.in_flight} in flight")
+    if last.not_sent > base[2]:
+        text += f", {(last.not_sent - base[2]) / span:.1f} req/s not sent (the generator's cap)"
+    return text

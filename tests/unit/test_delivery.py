@@ -155,3 +155,28 @@ def test_describe_says_what_delivered_means_with_the_scenarios_own_bounds(tmp_pa
     plan = "\n".join(load_scenario(path, system).plan(system))
     assert "at least 95% of 30 req/s" in plan
     assert "lag p99 within 250 ms (load.max_lag)" in plan and "within 2 s (load.timeout)" in plan
+
+
+def test_the_live_view_says_what_was_sent_before_anything_answers(monkeypatch):
+    """order-down at 1000 req/s: answers took 3 s, and a view built from
+    ended requests said "sent 0.0 of 1000 req/s" while 960 a second went out."""
+    import io
+
+    from chaos.history import LoadSending, Mark
+    from chaos.ui.console import Console, delivery_now
+
+    from .histories import T0
+
+    live = History([Mark("load-start", T0, {"rate": 1000})])
+    for i in range(1, 9):  # every half second: 480 more sent, none answered, 10 a second refused after 3 s
+        live.append(LoadSending(T0 + i / 2, 480 * i, max(0, 10 * (i - 6)), min(480 * i, 2900), 0.316 if i > 4 else 0.02))
+    out = io.StringIO()
+    console = Console(out, colour=False)
+    console.t0 = T0
+    monkeypatch.setattr("chaos.ui.console.time.time", lambda: T0 + 4.0)
+    console.stats(live, 2.0)
+    line = out.getvalue()
+    assert "no answers in the last 2 s" in line
+    assert "sent 960.0 of 1000 req/s, lag p99 316 ms, 2900 in flight, 10.0 req/s not sent (the generator's cap)" in line
+    # The first window: counted from the load's start.
+    assert delivery_now(live, T0 + 1.0, 2.0).startswith("sent 960.0 of 1000 req/s, lag p99 20 ms, 960 in flight")

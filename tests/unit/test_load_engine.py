@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from chaos.engine.load import LoadGenerator
-from chaos.history import History, LoadDelivery, Request
+from chaos.history import History, LoadDelivery, LoadSending, Request
 from chaos.history.queries import not_delivered
 from chaos.spec.system import AGENT_FALLBACK, RouteSpec
 
@@ -174,3 +174,18 @@ def test_a_request_the_cap_refuses_is_counted_as_not_delivered(server):
     assert len(history.of(Request)) == d.sent  # refused ones are not passed off as sent
     why = not_delivered(history)
     assert why and "not sent: 2 were already in flight, the generator's cap" in why
+
+
+def test_what_was_sent_is_told_while_nothing_has_answered_yet(server):
+    """LoadSending every half second: a request is recorded only when it ends,
+    so without these a system slower than the live view's window looks as if
+    the generator sent nothing."""
+    Handler.delay = 1.5
+    history, gen = run_load(server, 1.2, mix={"ok": 1}, rate=40, timeout=3.0)
+    sending = history.of(LoadSending)
+    assert len(sending) >= 2
+    first = sending[0]
+    ended = [r for r in history.of(Request) if r.t_end <= first.at]
+    assert ended == [] and first.sent >= 10 and first.in_flight == first.sent and first.not_sent == 0
+    assert first.lag_p99 is not None and first.lag_p99 >= 0
+    assert [s.sent for s in sending] == sorted(s.sent for s in sending) and sending[-1].sent <= gen.delivery.sent
