@@ -66,8 +66,8 @@ def test_a_stopping_worker_stops_retrying_at_once(tmp_path) -> None:
 
     delivery = make(tmp_path, free_port(), fail_max=100)
     stopping = threading.Event()
+    began = time.monotonic()  # before the timer starts: it cannot fire sooner than 0.3 s after this
     threading.Timer(0.3, stopping.set).start()
-    began = time.monotonic()
     with pytest.raises(SendFailed):
         delivery.send_with_retries(0.25, 4.0, 12.0, stopping=stopping, **MESSAGE)
     # Without the stop: 0.25 + 0.5 + 1 + 2 + 4 + 4 s of waits within the 12 s budget.

@@ -357,9 +357,9 @@ def test_a_start_anew_waits_out_a_store_that_is_slow_for_a_moment(redis_url):
     (pid,) = [int(p) for p in subprocess.run(["pgrep", "-f", f"redis-server 127.0.0.1:{port}"], capture_output=True,
                                                text=True).stdout.split()]
     os.kill(pid, signal.SIGSTOP)  # frozen: connections wait, the client times out
+    began = time.monotonic()  # before the timer starts: Redis answers no sooner than 0.8 s after this
     threading.Timer(0.8, os.kill, (pid, signal.SIGCONT)).start()
     config = {"BREAKER_STORAGE": "redis", "SERVICE_NAME": "gateway"}
-    began = time.monotonic()
     restarted = GuardedBreaker(name="orders", fail_max=3, state_storage=breaker_store.make_storage(
         config, "orders", redis_client(redis_url), fresh=True))
     assert time.monotonic() - began >= 0.7  # it did wait for the store
