@@ -88,7 +88,7 @@ def delivery_now(history: History, now: float, window: float) -> str:
     if before:
         base = (before[-1].at, before[-1].sent, before[-1].not_sent)
     elif start is not None and start.at < recent[-1].at:
-        base = (start.at, 0, 0)
+        base = (start.at, 1, 0)  # the first request goes at the start: (start, last] holds the rest
     else:
         base = (recent[0].at, recent[0].sent, recent[0].not_sent)
     last = recent[-1]
