@@ -144,14 +144,7 @@ class LocalRuntime:
         records = [r for r in self._records().values() if is_ours(r)]
         last = [r for r in records if self._held(r.name)]
         for wave in ([r for r in records if r not in last], last):
-            for record in wave:
-                signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
-                signal_group(record, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE
-            for record in wave:
-                if not wait_gone(record, max(0.0, deadline - time.monotonic())):
-                    signal_group(record, signal.SIGKILL)
-                    wait_gone(record, 5.0)
+            _stop_together(wave)
         for name in list(self._units):
             self._forget(name)
         reap_launchers()
@@ -236,11 +229,7 @@ class LocalRuntime:
         record = self._records().get(name)
         if record is None or not is_ours(record):
             return
-        signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
-        signal_group(record, signal.SIGTERM)
-        if not wait_gone(record, STOP_GRACE):
-            signal_group(record, signal.SIGKILL)
-            wait_gone(record, 5.0)
+        _stop_together([record])
 
     def kill(self, name: str) -> None:
         record = self._records().get(name)
@@ -419,6 +408,19 @@ class LocalRuntime:
     def _forget(self, name: str) -> None:
         with self._locked() as data:
             data.setdefault("units", {}).pop(name, None)
+
+
+def _stop_together(records: list[Record]) -> None:
+    """SIGTERM every record's process group at once, then wait up to
+    STOP_GRACE for them all; SIGKILL a group still there by then."""
+    for record in records:
+        signal_group(record, signal.SIGCONT)  # a frozen process cannot act on SIGTERM
+        signal_group(record, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for record in records:
+        if not wait_gone(record, max(0.0, deadline - time.monotonic())):
+            signal_group(record, signal.SIGKILL)
+            wait_gone(record, 5.0)
 
 
 _LAUNCHERS: list[subprocess.Popen] = []  # ended launchers are collected here, not left as zombies
