@@ -14,6 +14,12 @@ own, and judges the run from its exit code and verdicts.json:
   has not caught anything. Nor is a failure for another reason.
 - the baseline: the same scenarios on an unpatched copy must pass, every
   repeat; otherwise a catch means nothing.
+- not judged: a run whose expected check (or, in the baseline, whose only
+  shortfall) is UNKNOWN because the load was not delivered has judged
+  nothing: the machine fell behind, not the system or its checks. It is run
+  again, up to RERUNS_UNJUDGED more times, and said so; one that stays so
+  counts as not caught (or not passed) and is shown as NOT JUDGED, never as
+  ESCAPED: calling it a miss would blame the scenario library for a stall.
 
 A catalogue that is wrong (a field, a scenario or check it names, a patch
 that no longer applies) is refused before anything runs, naming file, line
@@ -148,10 +154,20 @@ class RunResult:
     tail: str = ""  # the last line it printed: its error, when it exited 2
 
 
+RERUNS_UNJUDGED = 2  # times a run that judged nothing (load not delivered) is run again
+
+
+def load_not_delivered(evidence: str) -> bool:
+    """Whether a verdict's evidence says it is unknown because the load was
+    not delivered (chaos.checks.evaluate_all's wording)."""
+    return evidence.startswith("load not delivered")
+
+
 @dataclass(frozen=True)
 class Judgement:
     caught: bool
     why: str  # the catching evidence, or why this is not a catch
+    judged: bool = True  # False: an expected check was UNKNOWN because the load was not delivered
 
 
 def judge(catches: list[Catch], runs: dict[str, RunResult]) -> Judgement:
@@ -169,7 +185,8 @@ def judge(catches: list[Catch], runs: dict[str, RunResult]) -> Judgement:
             return Judgement(False, f"{catch.scenario} gave no verdict for '{catch.check}'")
         verdict = found[0]
         if verdict["status"] != "fail":
-            return Judgement(False, f"{verdict['check']}: {verdict['status'].upper()}: {verdict.get('evidence', '')}")
+            return Judgement(False, f"{verdict['check']}: {verdict['status'].upper()}: {verdict.get('evidence', '')}",
+                             judged=not (verdict["status"] == "unknown" and load_not_delivered(verdict.get("evidence", ""))))
         if not re.search(catch.reason, verdict.get("evidence", "")):
             return Judgement(False, f"{verdict['check']} failed, but not for the expected reason /{catch.reason}/: {verdict.get('evidence', '')}")
         evidence.append(f"{catch.scenario}: {verdict['check']}: {verdict.get('evidence', '')}")
@@ -188,7 +205,13 @@ class MutantResult:
 
     @property
     def escaped(self) -> bool:
+        """Not caught in every run (whether missed or not judged)."""
         return self.error is not None or not self.rounds or self.caught < len(self.rounds)
+
+    @property
+    def missed(self) -> bool:
+        """Escaped in a run that was judged (or could not run at all)."""
+        return self.error is not None or not self.rounds or any(not j.caught and j.judged for j in self.rounds)
 
 
 @dataclass
@@ -249,6 +272,13 @@ def check_patches(catalogue: Catalogue, system: System, names: list[str]) -> Non
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def baseline_unjudged(run: RunResult) -> bool:
+    """A baseline run that did not pass only because the load was not
+    delivered: exit 1, no check failed, one unknown for that reason."""
+    return (run.exit_code == 1 and not any(v["status"] == "fail" for v in run.verdicts)
+            and any(v["status"] == "unknown" and load_not_delivered(v.get("evidence", "")) for v in run.verdicts))
+
+
 def run_scenario(scratch: Path, system: System, scenario: str, reports: Path, port_offset: str,
                  env: dict[str, str] | None = None) -> RunResult:
     """`chaos run SCENARIO` on the scratch copy's system file, on ports of its own."""
@@ -288,7 +318,12 @@ def run_mutants(catalogue: Catalogue, system: System, *, repeat: int, only: list
             for scenario in scenarios:
                 result = BaselineResult(scenario)
                 for k in range(repeat):
-                    run = run_scenario(scratch, system, scenario, reports / "baseline" / f"{scenario}-{k + 1}", port_offset)
+                    for t in range(1 + RERUNS_UNJUDGED):
+                        run = run_scenario(scratch, system, scenario, reports / "baseline" / _folder(scenario, k, t), port_offset)
+                        if not baseline_unjudged(run) or t == RERUNS_UNJUDGED:
+                            break
+                        say(f"baseline  {scenario} run {k + 1}/{repeat}: NOT JUDGED (load not delivered), "
+                            f"running it again ({t + 2} of {1 + RERUNS_UNJUDGED}): {run.tail}")
                     result.exit_codes.append(run.exit_code)
                     result.failing += [f"{v['check']}: {v['status'].upper()}: {v.get('evidence', '')}"
                                        for v in run.verdicts if v["status"] != "pass"]
@@ -310,15 +345,26 @@ def run_mutants(catalogue: Catalogue, system: System, *, repeat: int, only: list
             else:
                 mutant_scenarios = list(dict.fromkeys(c.scenario for c in mutant.caught_by))
                 for k in range(repeat):
-                    runs = {s: run_scenario(scratch, system, s, reports / mutant.name / f"{s}-{k + 1}", port_offset)
-                            for s in mutant_scenarios}
-                    verdict = judge(mutant.caught_by, runs)
+                    for t in range(1 + RERUNS_UNJUDGED):
+                        runs = {s: run_scenario(scratch, system, s, reports / mutant.name / _folder(s, k, t), port_offset)
+                                for s in mutant_scenarios}
+                        verdict = judge(mutant.caught_by, runs)
+                        if verdict.judged or t == RERUNS_UNJUDGED:
+                            break
+                        say(f"mutant    {mutant.name} run {k + 1}/{repeat}: NOT JUDGED, running it again "
+                            f"({t + 2} of {1 + RERUNS_UNJUDGED}): {verdict.why}")
                     result.rounds.append(verdict)
-                    say(f"mutant    {mutant.name} run {k + 1}/{repeat}: {'CAUGHT' if verdict.caught else 'ESCAPED'}: {verdict.why}")
+                    label = "CAUGHT" if verdict.caught else "ESCAPED" if verdict.judged else "NOT JUDGED"
+                    say(f"mutant    {mutant.name} run {k + 1}/{repeat}: {label}: {verdict.why}")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         results.append(result)
     return baselines, results
+
+
+def _folder(scenario: str, k: int, t: int) -> str:
+    """The run folder of repeat k (from 0), try t (from 0): SCENARIO-K, then SCENARIO-K-again-T."""
+    return f"{scenario}-{k + 1}" + (f"-again-{t}" if t else "")
 
 
 def mutation_score(system: System, catalogue_path: Path, *, repeat: int, only: list[str], reports: Path,

@@ -31,8 +31,9 @@ def table(baselines: list[BaselineResult], results: list[MutantResult]) -> str:
             lines.append(f"| {r.mutant.name} | {_cell(r.mutant.bug)} | {_cell(where)} | ERROR | {_cell(r.error)} |")
             continue
         caught = [j for j in r.rounds if j.caught]
-        missed = [j for j in r.rounds if not j.caught]
-        shown = (caught[-1].why if caught else "") + (f" / ESCAPED: {missed[0].why}" if missed else "")
+        missed = [j for j in r.rounds if not j.caught and j.judged] or [j for j in r.rounds if not j.caught]
+        shown = (caught[-1].why if caught else "") + (
+            f" / {'ESCAPED' if missed[0].judged else 'NOT JUDGED'}: {missed[0].why}" if missed else "")
         lines.append(f"| {r.mutant.name} | {_cell(r.mutant.bug)} | {_cell(where)} | {r.caught}/{len(r.rounds)} | {_cell(shown)} |")
     lines += ["", score(baselines, results)]
     return "\n".join(lines)
@@ -42,9 +43,12 @@ def score(baselines: list[BaselineResult], results: list[MutantResult]) -> str:
     """One line: how many mutants were caught in every run, and the baseline's state."""
     caught = sum(not r.escaped for r in results)
     line = f"{caught} of {len(results)} mutants caught in every run"
-    escaped = [r.mutant.name for r in results if r.escaped]
+    escaped = [r.mutant.name for r in results if r.missed]
     if escaped:
         line += f"; escaped: {', '.join(escaped)}"
+    unjudged = [r.mutant.name for r in results if r.escaped and not r.missed]
+    if unjudged:
+        line += f"; not judged (load not delivered, every try): {', '.join(unjudged)}"
     dirty = [b.scenario for b in baselines if not b.clean]
     if dirty:
         line += f"; the unpatched system FAILED {', '.join(dirty)}, so those catches prove nothing"

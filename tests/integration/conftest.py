@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from ..judged import until_judged
 from ..servers import serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,14 +31,28 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
-def run_chaos(*args: str, runtime: str | None = None, breakers: str = "on", timeout: float = 180) -> subprocess.CompletedProcess:
+def run_chaos(*args: str, runtime: str | None = None, breakers: str = "on", timeout: float = 180,
+              rerun_unjudged: bool = True) -> subprocess.CompletedProcess:
     """`python -m chaos ARGS` as a user runs it: from the repository root, with
-    Toxiproxy's project-local folder on PATH, no stdin, output captured."""
+    Toxiproxy's project-local folder on PATH, no stdin, output captured.
+
+    A `chaos run ... --reports DIR` the machine did not let judge (see
+    `until_judged`) is run again, unless `rerun_unjudged` is False (a test
+    that expects the load not to be delivered)."""
     env = {**os.environ, "BREAKERS": breakers, "PYTHONUNBUFFERED": "1",
            "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}"}
     runtime_args = ["--runtime", runtime] if runtime else []
-    return subprocess.run([sys.executable, "-m", "chaos", *runtime_args, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def attempt() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "chaos", *runtime_args, *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    from chaos.argv import asks_for
+
+    reports = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--reports"), None)
+    if rerun_unjudged and reports and asks_for(list(args), "run"):
+        return until_judged(attempt, Path(reports))
+    return attempt()
 
 
 def free_port() -> int:

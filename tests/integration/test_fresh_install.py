@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ..judged import until_judged
 from .conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -46,8 +47,9 @@ def test_a_fresh_install_judges_a_pybreaker_app(tmp_path):
     env["PATH"] = f"{venv / 'bin'}:{os.environ['PATH'].replace(str(ROOT / '.tools' / 'bin'), '')}"  # found in the tools folder now
 
     try:
-        result = run([str(venv / "bin" / "chaos"), "--system", "system.yaml", "run", "stock-down", "--reports", str(tmp_path / "reports")],
-                     example, env, timeout=180)
+        result = until_judged(lambda: run([str(venv / "bin" / "chaos"), "--system", "system.yaml", "run", "stock-down",
+                                           "--reports", str(tmp_path / "reports")], example, env, timeout=180),
+                              tmp_path / "reports")
     finally:
         run([str(venv / "bin" / "chaos"), "--system", "system.yaml", "down"], example, env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from .test_scenarios import assert_nothing_left_running
+from ..judged import until_judged
 from .conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -22,9 +23,10 @@ def test_pytest_runs_a_scenario_file_as_one_test_a_check(tmp_path, system):
     assert_nothing_left_running(system)
     xml = tmp_path / "x.xml"
     env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}:{os.environ['PATH']}", "CI": ""}
-    done = subprocess.run([sys.executable, "-m", "pytest", "--chaos-system", "system.yaml", "scenarios/order-down.yaml",
-                           f"--junitxml={xml}", "--chaos-reports", str(tmp_path / "reports"), "-p", "no:randomly"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    done = until_judged(lambda: subprocess.run(
+        [sys.executable, "-m", "pytest", "--chaos-system", "system.yaml", "scenarios/order-down.yaml", f"--junitxml={xml}",
+         "--chaos-reports", str(tmp_path / "reports"), "-p", "no:randomly"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL), tmp_path / "reports")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "6 passed" in done.stdout
     cases = {c.get("name"): c for c in ET.parse(xml).getroot().iter("testcase")}

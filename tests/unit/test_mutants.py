@@ -155,6 +155,93 @@ def test_the_score_passes_only_when_every_run_catches_and_the_baseline_passes(sy
     assert "| 2/3 |" in table and "ESCAPED" in table and "FAILED order-down, so those catches prove nothing" in table
 
 
+# ------------------------------------------------------------------ a run the load did not let judge
+
+STALLED = "load not delivered: asked 30 req/s, delivered 30; lag p99 270 ms (bound 100 ms) (otherwise fail: ...)"
+
+
+def test_an_expected_check_unknown_for_the_load_is_not_judged_and_any_other_unknown_is_judged():
+    assert not judge([CATCH], {"order-down": RunResult("order-down", 1, [verdict("unknown", STALLED)])}).judged
+    assert judge([CATCH], {"order-down": RunResult("order-down", 1, [verdict("unknown", "cannot be judged on this system")])}).judged
+    assert judge([CATCH], {"order-down": RunResult("order-down", 0, [verdict("pass")])}).judged
+
+
+def _scripted(monkeypatch, script: dict[str, list[RunResult]]) -> list[str]:
+    """run_scenario answering from `script` (per folder kind: baseline or mutant), in order; returns the folders run."""
+    import chaos.engine.mutants as engine
+
+    folders: list[str] = []
+
+    def fake(scratch, system, scenario, reports, port_offset, env=None):
+        folders.append(f"{reports.parent.name}/{reports.name}")
+        kind = "baseline" if reports.parent.name == "baseline" else "mutant"
+        return script[kind].pop(0)
+
+    monkeypatch.setattr(engine, "run_scenario", fake)
+    monkeypatch.setattr(engine, "check_patches", lambda *a: None)
+    monkeypatch.setattr(engine, "apply_patch", lambda *a: None)
+    return folders
+
+
+def _one_mutant(system):
+    from chaos.engine.mutants import run_mutants
+
+    catalogue = load_catalogue(CATALOGUE, system, only=["breaker-counts-4xx"])
+    mutant = next(m for m in catalogue.spec.mutants if m.name == "breaker-counts-4xx")
+    (catch,) = mutant.caught_by
+
+    def run(kind: str, tmp: Path, said: list[str]):
+        return run_mutants(catalogue, system, repeat=1, only=[mutant.name], reports=tmp, say=said.append)
+
+    return catch, run
+
+
+def _verdict(catch, status: str, evidence: str) -> dict:
+    return {"check": catch.check, "status": status, "evidence": evidence}
+
+
+def test_a_round_not_judged_is_run_again_and_the_judged_try_counts(system, tmp_path, monkeypatch):
+    catch, run = _one_mutant(system)
+    caught = _verdict(catch, "fail", "gateway->users opened 16 times, first 6.14 s before the fault started")
+    folders = _scripted(monkeypatch, {
+        "baseline": [RunResult(catch.scenario, 1, [_verdict(catch, "unknown", STALLED)]), RunResult(catch.scenario, 0, [])],
+        "mutant": [RunResult(catch.scenario, 1, [_verdict(catch, "unknown", STALLED)]), RunResult(catch.scenario, 1, [caught])],
+    })
+    said: list[str] = []
+    baselines, results = run("mutant", tmp_path, said)
+    assert folders == [f"baseline/{catch.scenario}-1", f"baseline/{catch.scenario}-1-again-1",
+                       f"breaker-counts-4xx/{catch.scenario}-1", f"breaker-counts-4xx/{catch.scenario}-1-again-1"]
+    assert baselines[0].exit_codes == [0] and results[0].caught == 1 and report.passed(baselines, results)
+    assert any("NOT JUDGED (load not delivered), running it again (2 of 3)" in line for line in said), said
+    assert any("NOT JUDGED, running it again (2 of 3)" in line for line in said), said
+    assert said[-1].startswith("mutant    breaker-counts-4xx run 1/1: CAUGHT")
+
+
+def test_a_round_never_judged_is_not_caught_and_is_shown_as_not_judged_never_as_escaped(system, tmp_path, monkeypatch):
+    catch, run = _one_mutant(system)
+    stalled = RunResult(catch.scenario, 1, [_verdict(catch, "unknown", STALLED)])
+    folders = _scripted(monkeypatch, {"baseline": [RunResult(catch.scenario, 0, [])], "mutant": [stalled] * 3})
+    said: list[str] = []
+    baselines, results = run("mutant", tmp_path, said)
+    assert len(folders) == 1 + 3  # tried three times, no more
+    assert results[0].caught == 0 and results[0].escaped and not results[0].missed
+    assert not report.passed(baselines, results)
+    table = report.table(baselines, results)
+    assert "NOT JUDGED: " in table and "ESCAPED" not in table and "escaped:" not in table, table
+    assert "not judged (load not delivered, every try): breaker-counts-4xx" in table
+    assert said[-1].startswith("mutant    breaker-counts-4xx run 1/1: NOT JUDGED")
+
+
+def test_a_failed_check_is_never_run_again(system, tmp_path, monkeypatch):
+    catch, run = _one_mutant(system)
+    failed_baseline = RunResult(catch.scenario, 1, [_verdict(catch, "unknown", STALLED), {"check": "x", "status": "fail", "evidence": "y"}])
+    missed = RunResult(catch.scenario, 0, [_verdict(catch, "pass", "stayed closed")])
+    folders = _scripted(monkeypatch, {"baseline": [failed_baseline], "mutant": [missed]})
+    baselines, results = run("mutant", tmp_path, [])
+    assert len(folders) == 2 and baselines[0].exit_codes == [1] and results[0].missed
+    assert "escaped: breaker-counts-4xx" in report.table(baselines, results)
+
+
 # ------------------------------------------------------------------ fails_fast proves the breaker, not only speed
 
 
