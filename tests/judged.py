@@ -18,6 +18,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from chaos.checks import not_judged
+
+
 class NotJudged(UserWarning):
     """A scenario run the machine did not let judge, run again (shown in pytest's warnings summary)."""
 
@@ -28,16 +31,10 @@ UNJUDGED_TRIES = 3
 def unjudged(returncode: int, verdict_files: list[Path]) -> str | None:
     """Why a run that did not pass was not judged, or None when it was.
 
-    Not judged: it exited 1, no check failed, and a check is unknown because
-    the load was not delivered: the machine, not the system, fell short (a
-    CI run once stalled 11 s in the middle of order-down: lag p99 9.4 s at
-    30 req/s, every process of the run silent alike)."""
-    if returncode != 1 or not verdict_files:
-        return None
-    verdicts = [v for f in verdict_files for v in json.loads(f.read_text())["verdicts"]]
-    if any(v["status"] == "fail" for v in verdicts):
-        return None
-    return next((v["evidence"] for v in verdicts if v["status"] == "unknown" and v["evidence"].startswith("load not delivered")), None)
+    Not judged as chaos.checks.not_judged says, over the attempt's run
+    folders: exit 1, no check failed, a check unknown because the load was
+    not delivered."""
+    return not_judged(returncode, [v for f in verdict_files for v in json.loads(f.read_text())["verdicts"]])
 
 
 def until_judged(attempt: Callable[[], subprocess.CompletedProcess], reports: Path,

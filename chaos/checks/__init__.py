@@ -26,13 +26,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field
 
 from chaos.history import History
-from chaos.history.queries import not_delivered
+from chaos.history.queries import NOT_DELIVERED, not_delivered
 from chaos.spec.model import Model
 from chaos.spec.system import System
 
@@ -180,6 +180,18 @@ def evaluate_all(checks: list[Check], history: History, system: System, mix: Map
                               {**verdict.figures, "otherwise": verdict.status})
         verdicts.append(verdict)
     return verdicts
+
+
+def not_judged(exit_code: int, verdicts: Iterable[Mapping[str, Any]]) -> str | None:
+    """Why a run that did not pass judged nothing, or None when it judged:
+    it exited 1, no check failed, and a check is unknown because the load was
+    not delivered (its evidence, returned). The machine fell behind, not the
+    system: run again, it can be judged. `verdicts` as verdicts.json holds them."""
+    verdicts = list(verdicts)
+    if exit_code != 1 or any(v["status"] == "fail" for v in verdicts):
+        return None
+    return next((v["evidence"] for v in verdicts if v["status"] == "unknown" and v.get("evidence", "").startswith(NOT_DELIVERED)),
+                None)
 
 
 def _unsteady(verdict: Verdict) -> str | None:

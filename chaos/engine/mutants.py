@@ -50,7 +50,9 @@ from typing import Any
 import pydantic
 from pydantic import Field
 
+from chaos.checks import not_judged
 from chaos.errors import ConfigError, SetupError
+from chaos.history.queries import NOT_DELIVERED
 from chaos.spec.model import Model
 from chaos.spec.scenario import find_scenario, load_scenario
 from chaos.spec.source import Source, load_yaml, validate
@@ -160,7 +162,7 @@ RERUNS_UNJUDGED = 2  # times a run that judged nothing (load not delivered) is r
 def load_not_delivered(evidence: str) -> bool:
     """Whether a verdict's evidence says it is unknown because the load was
     not delivered (chaos.checks.evaluate_all's wording)."""
-    return evidence.startswith("load not delivered")
+    return evidence.startswith(NOT_DELIVERED)
 
 
 @dataclass(frozen=True)
@@ -272,13 +274,6 @@ def check_patches(catalogue: Catalogue, system: System, names: list[str]) -> Non
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def baseline_unjudged(run: RunResult) -> bool:
-    """A baseline run that did not pass only because the load was not
-    delivered: exit 1, no check failed, one unknown for that reason."""
-    return (run.exit_code == 1 and not any(v["status"] == "fail" for v in run.verdicts)
-            and any(v["status"] == "unknown" and load_not_delivered(v.get("evidence", "")) for v in run.verdicts))
-
-
 def run_scenario(scratch: Path, system: System, scenario: str, reports: Path, port_offset: str,
                  env: dict[str, str] | None = None) -> RunResult:
     """`chaos run SCENARIO` on the scratch copy's system file, on ports of its own."""
@@ -320,7 +315,7 @@ def run_mutants(catalogue: Catalogue, system: System, *, repeat: int, only: list
                 for k in range(repeat):
                     for t in range(1 + RERUNS_UNJUDGED):
                         run = run_scenario(scratch, system, scenario, reports / "baseline" / _folder(scenario, k, t), port_offset)
-                        if not baseline_unjudged(run) or t == RERUNS_UNJUDGED:
+                        if not not_judged(run.exit_code, run.verdicts) or t == RERUNS_UNJUDGED:
                             break
                         say(f"baseline  {scenario} run {k + 1}/{repeat}: NOT JUDGED (load not delivered), "
                             f"running it again ({t + 2} of {1 + RERUNS_UNJUDGED}): {run.tail}")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from chaos.spec.system import System
 
 DELIVERED_SHARE = 0.95  # of the asked rate, below which load was not delivered
+NOT_DELIVERED = "load not delivered"  # how the evidence of a verdict it made unknown begins
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def not_delivered(history: History) -> str | None:
     late = d.lag_p99 > d.max_lag
     if not (short or late):
         return None
-    why = f"load not delivered: asked {d.asked:g} req/s, delivered {d.delivered:.0f}; lag p99 {duration(d.lag_p99)}"
+    why = f"{NOT_DELIVERED}: asked {d.asked:g} req/s, delivered {d.delivered:.0f}; lag p99 {duration(d.lag_p99)}"
     if late:
         why += f" (bound {duration(d.max_lag)})"
     if d.not_sent:

@@ -47,9 +47,9 @@ def run_chaos(*args: str, runtime: str | None = None, breakers: str = "on", time
         return subprocess.run([sys.executable, "-m", "chaos", *runtime_args, *args], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
-    from chaos.argv import asks_for
+    from chaos.argv import asks_for, option_of
 
-    reports = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--reports"), None)
+    reports = option_of(list(args), "--reports")
     if rerun_unjudged and reports and asks_for(list(args), "run"):
         return until_judged(attempt, Path(reports))
     return attempt()
